@@ -1,0 +1,115 @@
+"""The SQLAlchemy engine for the configured store, and schema upgrades.
+
+DuckDB and PostgreSQL are both first-class. An embedded DuckDB file allows one writing
+process at a time, so Daihou opens it per use (``NullPool``) and never keeps it open
+between page loads: a load from the command line while the app runs then works. When
+another process does hold the file, :class:`StoreBusyError` says which file and what to do.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.ddl.impl import DefaultImpl
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool, StaticPool
+
+from data.config import settings
+
+__all__ = ["StoreBusyError", "make_engine", "upgrade", "schema_is_current", "dialect_of"]
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class DuckDBImpl(DefaultImpl):
+    """Alembic has no DuckDB implementation of its own; the default one is enough."""
+
+    __dialect__ = "duckdb"
+    transactional_ddl = True
+
+
+class StoreBusyError(RuntimeError):
+    """The embedded store is held by another process."""
+
+
+_LOCK_RE = re.compile(r"Could not set lock on file|Conflicting lock", re.I)
+
+
+def make_engine(url: str | None = None, *, busy_timeout_s: float = 30.0) -> Engine:
+    """An engine for ``url`` (default: the configured store).
+
+    For a DuckDB file the engine opens the file per connection and closes it after, and a
+    connection attempt waits up to ``busy_timeout_s`` seconds for another process to let go
+    of the file before raising :class:`StoreBusyError`.
+    """
+    url = url or settings().db_url
+    u = sa.engine.make_url(url)
+    if u.get_backend_name() != "duckdb":
+        return sa.create_engine(url, pool_pre_ping=True)
+    memory = u.database in (None, "", ":memory:")
+    if not memory:
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, poolclass=StaticPool if memory else NullPool)
+    if memory:
+        return engine
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _connect_with_patience(dialect, conn_rec, cargs, cparams):  # noqa: ANN001
+        deadline = time.monotonic() + busy_timeout_s
+        while True:
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except Exception as exc:  # duckdb.IOException
+                if not _LOCK_RE.search(str(exc)):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(
+                        f"The store {u.database} is in use by another process "
+                        f"({str(exc).splitlines()[-1].strip()}). DuckDB lets one process write "
+                        "at a time: wait for the other load to finish, or stop that process, "
+                        "then run this again. To load while the app is open, use the app's "
+                        "Data page, or put the store on PostgreSQL (DAIHOU_DB_URL)."
+                    ) from exc
+                time.sleep(0.25)
+
+    return engine
+
+
+def dialect_of(conn_or_engine) -> str:  # noqa: ANN001
+    """``duckdb`` or ``postgresql`` (or another SQLAlchemy dialect name)."""
+    return conn_or_engine.dialect.name
+
+
+def _alembic_config(conn: sa.Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def _head() -> str:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """True when the store is at the latest migration."""
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return current == _head()
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring a new or older store to the latest schema (a no-op when current)."""
+    if schema_is_current(engine):
+        return
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")
