@@ -6,7 +6,15 @@ import sqlalchemy as sa
 
 from data.schema import Loan, Region, StoreSetting
 
-__all__ = ["get_setting", "set_setting", "store_region_set", "is_empty", "RegionSetMismatch", "fix_region_set"]
+__all__ = [
+    "get_setting",
+    "set_setting",
+    "store_region_set",
+    "is_empty",
+    "RegionSetMismatch",
+    "fix_region_set",
+    "clear_portfolio",
+]
 
 
 class RegionSetMismatch(ValueError):
@@ -54,3 +62,22 @@ def fix_region_set(conn: sa.Connection, name: str, currency: str, regions: list[
     conn.execute(sa.delete(Region))
     if regions:
         conn.execute(sa.insert(Region), [{**r, "region_set": name} for r in regions])
+
+
+def clear_portfolio(conn: sa.Connection) -> None:
+    """Delete every loan-tape row, alert, import batch and the store settings.
+
+    Users, the audit log and saved scenarios stay. Used to replace the demo portfolio.
+    """
+    from data.schema import (
+        Alert,
+        Branch,
+        CollectionCase,
+        Customer,
+        ImportBatch,
+        Inspection,
+        Performance,
+    )
+
+    for model in (Performance, CollectionCase, Inspection, Alert, Loan, Customer, Branch, Region, ImportBatch, StoreSetting):
+        conn.execute(sa.delete(model))

@@ -1,0 +1,64 @@
+"""The app's handle on the store: one engine per process, cached reads keyed by data version.
+
+Follows Streamlit's guidance: the engine is a resource (``st.cache_resource``); query
+results are data (``st.cache_data``) keyed by the scope, the filters and the store's data
+version (the latest import batch), so a load from the command line or the Data page shows
+up on the next rerun without clearing anyone's cache by hand.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pandas as pd
+import sqlalchemy as sa
+import streamlit as st
+
+from data import read
+from data.engine import make_engine, upgrade
+from data.read import Filters, Scope
+from data.reports import monthly_kpis
+from data.schema import ImportBatch
+
+__all__ = ["engine", "data_version", "cached_monthly_kpis", "cached_months", "cached_regions", "first_run_lock"]
+
+
+@st.cache_resource(show_spinner=False)
+def engine() -> sa.Engine:
+    """The store's engine, brought to the latest schema once per process."""
+    eng = make_engine()
+    upgrade(eng)
+    return eng
+
+
+@st.cache_resource(show_spinner=False)
+def first_run_lock() -> threading.Lock:
+    """Held while the demo portfolio is being generated, so only one session generates it."""
+    return threading.Lock()
+
+
+def data_version() -> int:
+    """The latest import batch id (0 for an empty store): part of every cache key."""
+    with engine().connect() as conn:
+        return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(ImportBatch.batch_id), 0))).scalar_one())
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def cached_monthly_kpis(version: int, scope: Scope, filters: Filters, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``data.reports.monthly_kpis`` for this data version, scope and filters."""
+    with engine().connect() as conn:
+        return monthly_kpis(conn, scope, filters, by)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_months(version: int, scope: Scope) -> list:
+    """Stored month ends in scope, oldest first."""
+    with engine().connect() as conn:
+        return read.stored_months(conn, scope, Filters())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_regions(version: int, scope: Scope) -> pd.DataFrame:
+    """Regions in scope with their names."""
+    with engine().connect() as conn:
+        return read.regions_frame(conn, scope)
