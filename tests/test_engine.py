@@ -1,0 +1,69 @@
+"""The embedded store stays usable while another process has it open."""
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from data.engine import StoreBusyError, make_engine, upgrade
+
+
+def _hold(path, seconds):
+    code = textwrap.dedent(f"""
+        import duckdb, time, sys
+        c = duckdb.connect({str(path)!r})
+        print("held", flush=True)
+        time.sleep({seconds})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_busy_store_says_what_to_do(tmp_path):
+    path = tmp_path / "store.duckdb"
+    upgrade(make_engine(f"duckdb:///{path}"))
+    holder = _hold(path, 30)
+    try:
+        eng = make_engine(f"duckdb:///{path}", busy_timeout_s=0.5)
+        with pytest.raises(StoreBusyError) as err:
+            with eng.connect():
+                pass
+        msg = str(err.value)
+        assert str(path) in msg and "one process" in msg and "DAIHOU_DB_URL" in msg
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_waits_for_a_brief_holder(tmp_path):
+    """A process that lets go within the wait (as the app does between reads) is waited for."""
+    path = tmp_path / "store.duckdb"
+    upgrade(make_engine(f"duckdb:///{path}"))
+    holder = _hold(path, 1.5)
+    try:
+        eng = make_engine(f"duckdb:///{path}", busy_timeout_s=20)
+        t0 = time.monotonic()
+        with eng.connect() as c:
+            assert c.execute(sa.text("select 1")).scalar() == 1
+        assert time.monotonic() - t0 > 0.5
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_engine_does_not_keep_the_file_open(tmp_path):
+    """After a read the app's engine lets go, so another process can write."""
+    path = tmp_path / "store.duckdb"
+    eng = make_engine(f"duckdb:///{path}")
+    upgrade(eng)
+    with eng.connect() as c:
+        c.execute(sa.text("select 1"))
+    out = subprocess.run(
+        [sys.executable, "-c", f"import duckdb; duckdb.connect({str(path)!r}).execute('create table t(x int)'); print('ok')"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.stdout.strip() == "ok", out.stderr
