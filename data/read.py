@@ -35,6 +35,9 @@ __all__ = [
     "store_facts",
     "distinct_values",
     "month_end",
+    "month_start",
+    "read_frame",
+    "scope_condition",
 ]
 
 P = Performance.__table__
@@ -98,7 +101,8 @@ def month_start(d: dt.date) -> dt.date:
     return d.replace(day=1)
 
 
-def _scope_condition(scope: Scope, region_col: sa.ColumnElement) -> sa.ColumnElement[bool]:
+def scope_condition(scope: Scope, region_col: sa.ColumnElement) -> sa.ColumnElement[bool]:
+    """WHERE condition keeping only rows whose ``region_col`` the scope may see."""
     if scope.regions is None:
         return sa.true()
     if not scope.regions:
@@ -114,7 +118,7 @@ def book_conditions(
     The book at a month is the rows with ``status = 'active'`` (metrics.md). With
     ``months=False`` the month filters are left out (for reads that need history).
     """
-    conds: list[sa.ColumnElement[bool]] = [_scope_condition(scope, table.c.region_code)]
+    conds: list[sa.ColumnElement[bool]] = [scope_condition(scope, table.c.region_code)]
     if active_only:
         conds.append(table.c.status == "active")
     if months:
@@ -133,7 +137,8 @@ def book_conditions(
     return conds
 
 
-def _read(conn: sa.Connection, stmt: sa.Select) -> pd.DataFrame:
+def read_frame(conn: sa.Connection, stmt: sa.Select) -> pd.DataFrame:
+    """Execute ``stmt`` and return its rows as a DataFrame with the statement's column names."""
     result = conn.execute(stmt)
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
@@ -175,7 +180,7 @@ def book_aggregates(
         cols.append(_money(sa.func.sum(bal).filter(P.c.classification == c)).label(f"balance_{c}"))
     keys = [P.c.as_of, *(P.c[d] for d in by)]
     stmt = sa.select(*keys, *cols).where(*book_conditions(scope, filters)).group_by(*keys).order_by(*keys)
-    return _read(conn, stmt)
+    return read_frame(conn, stmt)
 
 
 def score_quantiles(
@@ -212,17 +217,17 @@ def score_bin_counts(
         .group_by(P.c.as_of, bin_expr)
         .order_by(P.c.as_of, bin_expr)
     )
-    return _read(conn, stmt)
+    return read_frame(conn, stmt)
 
 
 def regions_frame(conn: sa.Connection, scope: Scope) -> pd.DataFrame:
     """The store's regions the scope may see: region_code, name_zh, short_zh, name_en."""
     stmt = (
         sa.select(Region.region_code, Region.name_zh, Region.short_zh, Region.name_en)
-        .where(_scope_condition(scope, Region.region_code))
+        .where(scope_condition(scope, Region.region_code))
         .order_by(Region.region_code)
     )
-    return _read(conn, stmt)
+    return read_frame(conn, stmt)
 
 
 def store_facts(conn: sa.Connection) -> dict[str, str]:
@@ -235,5 +240,5 @@ def distinct_values(conn: sa.Connection, scope: Scope, column: str) -> list[str]
     if column not in DIMENSIONS:
         raise ValueError(f"unknown dimension {column!r}")
     col = Loan.__table__.c[column]
-    stmt = sa.select(col).where(_scope_condition(scope, Loan.__table__.c.region_code), col.is_not(None)).distinct().order_by(col)
+    stmt = sa.select(col).where(scope_condition(scope, Loan.__table__.c.region_code), col.is_not(None)).distinct().order_by(col)
     return [r[0] for r in conn.execute(stmt)]
