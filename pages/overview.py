@@ -2,12 +2,13 @@
 
 import streamlit as st
 
+from components.auth import current_user
 from components.formatting import fmt_count, fmt_money, fmt_rate
 from components.kpi_cards import Card, kpi_row
 from components.store import cached_monthly_kpis, data_version
-from data.read import Filters, Scope
+from data.read import Filters
 
-scope = Scope.all()
+scope = current_user().scope
 kpis = cached_monthly_kpis(data_version(), scope, Filters())
 
 st.title("Overview 总览")
