@@ -1,0 +1,68 @@
+"""Benchmark tasks, each run in its own process by ``bench/run.py`` (so peak memory is its own).
+
+``python -m bench.tasks NAME [ARGS]`` prints one JSON line of figures.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _engine(url: str | None):
+    from data.engine import make_engine, upgrade
+
+    eng = make_engine(url)
+    upgrade(eng)
+    return eng
+
+
+def generate_and_load(n_loans: int, n_months: int, url: str) -> dict:
+    """Generate a demo portfolio of n_loans × n_months into a fresh store (the first-run path)."""
+    from data.generate import generate_into
+
+    eng = _engine(url)
+    t0 = time.perf_counter()
+    generate_into(eng, n_loans, n_months, 42)
+    return {"seconds": time.perf_counter() - t0}
+
+
+def write_tape(n_loans: int, n_months: int, out_dir: str) -> dict:
+    """Write a generated tape as CSV files (the input of the import benchmark)."""
+    from data.generate import write_tape as _write
+
+    t0 = time.perf_counter()
+    _write(Path(out_dir), n_loans, n_months, 7, fmt="csv")
+    return {"seconds": time.perf_counter() - t0}
+
+
+def import_performance(tape_dir: str, url: str, rows: int) -> dict:
+    """Validate and load a performance CSV of ``rows`` rows (its loans loaded beforehand, untimed)."""
+    import pandas as pd
+
+    from data.importer import load_files
+
+    tape = Path(tape_dir)
+    perf = tape / "performance.csv"
+    cut = tape / f"performance_{rows}.csv"
+    if not cut.exists():
+        pd.read_csv(perf, nrows=rows, dtype=str).to_csv(cut, index=False)
+    eng = _engine(url)
+    pre = load_files(eng, {"loans": tape / "loans.csv"})
+    assert pre.ok, pre.summary()
+    t0 = time.perf_counter()
+    rep = load_files(eng, {"performance": cut})
+    assert rep.ok, rep.summary()
+    return {"seconds": time.perf_counter() - t0, "rows": rep.performance_rows}
+
+
+TASKS = {"generate_and_load": generate_and_load, "write_tape": write_tape, "import_performance": import_performance}
+
+if __name__ == "__main__":
+    name, *args = sys.argv[1:]
+    fn = TASKS[name]
+    conv = [int(a) if a.isdigit() else a for a in args]
+    print(json.dumps(fn(*conv)))
