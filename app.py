@@ -1,21 +1,28 @@
-"""Daihou (贷后): the app's entry point: page setup, first run, login, navigation.
+"""Daihou (贷后): the app's entry point: page setup, first run, login, filters, navigation.
 
 Run with ``streamlit run app.py``. Pages live in ``pages/``; each is thin (reads filters,
-calls ``data``/``analytics``, draws with ``components``).
+calls ``data``/``analytics``, draws with ``components``). The sidebar (language, global
+filters, sign-out) is drawn here on every run, so its state carries across pages and into
+the URL.
 """
 
 import streamlit as st
 
 from components.auth import logout_button, require_login
+from components.filters import filter_bar
 from components.first_run import ensure_portfolio
+from components.i18n import language_switch, t
 
 st.set_page_config(page_title="Daihou 贷后", page_icon=":material/account_balance:", layout="wide")
 
 ensure_portfolio()
-require_login()
-logout_button()
+user = require_login()
 
 pages = [
-    st.Page("pages/overview.py", title="Overview 总览", icon=":material/dashboard:", default=True),
+    st.Page("pages/overview.py", title=t("overview"), icon=":material/dashboard:", default=True, url_path="overview"),
 ]
-st.navigation(pages).run()
+nav = st.navigation(pages)
+language_switch()
+filter_bar(user.scope)
+logout_button()
+nav.run()

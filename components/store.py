@@ -20,7 +20,15 @@ from data.read import Filters, Scope
 from data.reports import monthly_kpis
 from data.schema import ImportBatch
 
-__all__ = ["engine", "data_version", "cached_monthly_kpis", "cached_months", "cached_regions", "first_run_lock"]
+__all__ = [
+    "engine",
+    "data_version",
+    "cached_monthly_kpis",
+    "cached_months",
+    "cached_regions",
+    "cached_dimension_values",
+    "first_run_lock",
+]
 
 
 @st.cache_resource(show_spinner=False)
@@ -62,3 +70,10 @@ def cached_regions(version: int, scope: Scope) -> pd.DataFrame:
     """Regions in scope with their names."""
     with engine().connect() as conn:
         return read.regions_frame(conn, scope)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_dimension_values(version: int, scope: Scope, column: str) -> list[str]:
+    """Distinct products / segments / ... among the loans in scope."""
+    with engine().connect() as conn:
+        return read.distinct_values(conn, scope, column)

@@ -1,0 +1,78 @@
+"""Chinese and English labels. Regulatory terms keep both names whatever the language.
+
+``t(key)`` gives the label in the current language (``lang`` query parameter, bound to the
+language switch in the sidebar). Keys missing from ``LABELS`` are returned as they are,
+so a missing translation shows up plainly instead of crashing.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+__all__ = ["LANGS", "LABELS", "lang", "t", "language_switch"]
+
+LANGS = ("zh", "en")
+
+LABELS: dict[str, tuple[str, str]] = {
+    # key: (English, 中文)
+    "app_title": ("Daihou post-loan management", "贷后管理"),
+    "filters": ("Filters", "筛选"),
+    "as_of": ("As of month", "数据月份"),
+    "months": ("Trend window", "趋势区间"),
+    "region": ("Region", "地区"),
+    "product": ("Product", "产品"),
+    "segment": ("Segment", "客群"),
+    "all": ("All", "全部"),
+    "language": ("Language", "语言"),
+    "overview": ("Overview", "总览"),
+    "no_data": ("No data for this selection.", "当前筛选条件下没有数据。"),
+    "latest_month": ("Month", "月份"),
+    "book_note": ("the book = active loans at month end", "贷款余额口径：月末在贷（active）贷款"),
+    # products and segments
+    "mortgage": ("Mortgage", "个人住房贷款"),
+    "consumer": ("Consumer", "消费贷款"),
+    "business": ("Business", "经营贷款"),
+    "credit_card": ("Credit card", "信用卡"),
+    "auto": ("Auto", "汽车贷款"),
+    "retail": ("Retail", "零售"),
+    "sme": ("SME", "小微企业"),
+    "corporate": ("Corporate", "公司"),
+    # KPIs: regulatory terms carry both names in either language
+    "balance": ("Balance 贷款余额", "贷款余额 Balance"),
+    "loans": ("Loans 贷款笔数", "贷款笔数 Loans"),
+    "dpd1": ("1+ DPD rate 逾期率", "1+ 逾期率 DPD"),
+    "dpd30": ("30+ DPD rate 逾期率", "30+ 逾期率 DPD"),
+    "dpd90": ("90+ DPD rate 逾期率", "90+ 逾期率 DPD"),
+    "npl_ratio": ("NPL ratio 不良贷款率", "不良贷款率 NPL ratio"),
+    "provisions": ("Provisions 贷款损失准备", "贷款损失准备 Provisions"),
+    "coverage": ("Provision coverage 拨备覆盖率", "拨备覆盖率 Provision coverage"),
+    "lpr": ("Loan provision ratio 拨贷比", "拨贷比 Loan provision ratio"),
+}
+
+
+def lang() -> str:
+    """The current language, ``zh`` (default) or ``en``."""
+    value = st.session_state.get("lang") or st.query_params.get("lang") or "zh"
+    return value if value in LANGS else "zh"
+
+
+def t(key: str) -> str:
+    """The label for ``key`` in the current language."""
+    pair = LABELS.get(key)
+    if pair is None:
+        return key
+    return pair[0] if lang() == "en" else pair[1]
+
+
+def language_switch() -> None:
+    """中文 / English switch in the sidebar, kept in the URL (``?lang=en``)."""
+    st.sidebar.segmented_control(
+        "Language 语言",
+        LANGS,
+        default="zh",
+        format_func=lambda v: "中文" if v == "zh" else "English",
+        key="lang",
+        bind="query-params",
+        required=True,
+        label_visibility="collapsed",
+    )
