@@ -1,0 +1,1557 @@
+"""Loan-tape import: read, validate and load the tables of one import, all or nothing.
+
+The contract is ``/work/shared/spec/loan-tape.md``. Three layers:
+
+* :func:`read_table` reads one CSV (UTF-8, UTF-8 with BOM, or GBK/GB18030) or Parquet file into a
+  :class:`RawTable`: every value kept as text (Parquet keeps its types), the known columns only,
+  each row with the line number a user sees in the file. Structural problems (empty file, header
+  only, a line with the wrong number of values, an unterminated quote) become
+  :class:`Rejection` s, never exceptions.
+* :func:`load_tables` validates every table of the import (vectorised with pandas), and only
+  when nothing is rejected writes them on the caller's connection, inside the caller's
+  transaction. It never commits: the caller commits when ``report.ok`` and rolls back otherwise.
+* :func:`load_files` is the all-or-nothing wrapper: it reads the files, opens one transaction,
+  calls :func:`load_tables`, and commits only a clean import.
+
+Decisions this module makes (documented here so the app and the command line can say them):
+
+* A stored loan sent again with identical fixed columns is skipped and counted unchanged; one
+  whose fixed columns differ is rejected, one rejection per differing column, naming the stored
+  and the new value. All loan columns of the tape are fixed columns.
+* A customer already stored is **updated**: the stored row is replaced by the file's row (the
+  lender's latest name, phone, income, ...). A note counts the customers replaced.
+* Collections (``case_id``) and inspections (``inspection_id``) already stored are replaced by
+  the file's rows likewise, with a note.
+* Performance rows for a (loan, month) already stored are replaced (deleted, then inserted),
+  with one note per month: ``performance 2024-03: replaced 1,234 stored rows``.
+* Branches are created from the new loans (distinct ``branch_id`` with its region); their
+  ``name`` is left null (the app shows the branch id). A branch already stored is left as it is.
+* Text values are stripped of surrounding blanks; a blank cell is a missing value. Enumerations
+  (segment, status, ...) are matched case-insensitively and stored in lower case.
+* Row numbers: a CSV row's number is the line on which it starts (the header is line 1, the
+  first data row line 2; a quoted value spanning lines is counted as the user's editor shows
+  it). For Parquet and for DataFrames given directly, row = 1-based row index + 1 (as if the
+  table were a CSV file with a header line).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import logging
+import math
+import uuid
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from analytics.classification import normalise_class, stored_class, unknown_class_mask
+from data import bulk
+from data.config import settings
+from data.regions import RegionSet, get_region_set, normalise_region_series
+from data.schema import (
+    Branch,
+    CollectionCase,
+    Customer,
+    ImportBatch,
+    Inspection,
+    Loan,
+    Performance,
+    batch_id_seq,
+)
+from data.store import fix_region_set, get_setting, store_region_set
+
+__all__ = [
+    "TABLES",
+    "IMPORT_FILE",
+    "Rejection",
+    "RawTable",
+    "ImportReport",
+    "read_table",
+    "load_tables",
+    "load_files",
+]
+
+log = logging.getLogger(__name__)
+
+TABLES: tuple[str, ...] = ("loans", "performance", "customers", "collections", "inspections")
+"""The tables of a loan tape, in load order."""
+
+IMPORT_FILE = "(import)"
+"""The ``file`` of a rejection that concerns the whole import (no table given, region set)."""
+
+SEGMENTS = ("retail", "sme", "corporate")
+COLLATERAL_TYPES = (
+    "none", "real_estate", "vehicle", "equipment", "inventory", "receivables", "deposit", "guarantee",
+)
+STATUSES = ("active", "closed", "written_off")
+STAGES = ("early", "mid", "late", "legal")
+INSPECTION_KINDS = ("first", "routine", "special")
+INSPECTION_RESULTS = ("ok", "issue")
+
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
+_MONEY_LIMIT = 1e16  # NUMERIC(18, 2): at most 16 digits before the decimal point
+_INT_LIMIT = 2**31 - 1  # INTEGER
+_CHUNK = 250_000  # rows per bulk insert (progress is reported per chunk)
+_MAX_VALUE_CHARS = 200  # a rejected value is cut to this length in the report
+
+
+# ---------------------------------------------------------------------------------------------
+# Report types
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One problem: ``row`` is the line number in ``file`` (None for a file-level problem)."""
+
+    file: str
+    row: int | None
+    column: str | None
+    value: str | None
+    reason: str
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+@dataclass
+class ImportReport:
+    """What an import did, or why it did nothing.
+
+    ``ok`` is True when nothing was rejected. The counts are those written (zero when the
+    import was rejected): ``loans_new`` loans inserted, ``loans_unchanged`` stored loans sent
+    again identical, ``performance_rows`` performance rows written, of which
+    ``performance_replaced`` replaced stored rows of the same loan and month.
+    ``months`` are the month ends of the performance rows written; ``batch_id`` the
+    ``import_batches`` key stamped on every written row. ``files`` maps table to file name.
+    """
+
+    rejections: list[Rejection] = field(default_factory=list)
+    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    loans_new: int = 0
+    loans_unchanged: int = 0
+    performance_rows: int = 0
+    performance_replaced: int = 0
+    customers_rows: int = 0
+    collections_rows: int = 0
+    inspections_rows: int = 0
+    months: list[dt.date] = field(default_factory=list)
+    batch_id: int | None = None
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was rejected (the import was, or may be, committed)."""
+        return not self.rejections
+
+    def to_frame(self) -> pd.DataFrame:
+        """The rejections as a DataFrame with columns file, row, column, value, reason."""
+        frame = pd.DataFrame(
+            {
+                "file": [r.file for r in self.rejections],
+                "row": pd.array([r.row for r in self.rejections], dtype="Int64"),
+                "column": [r.column for r in self.rejections],
+                "value": [r.value for r in self.rejections],
+                "reason": [r.reason for r in self.rejections],
+            },
+            columns=["file", "row", "column", "value", "reason"],
+        )
+        return frame
+
+    def write_csv(self, path: str | Path) -> None:
+        """Write the rejections as CSV (UTF-8 with BOM, so Excel shows Chinese correctly)."""
+        self.to_frame().to_csv(path, index=False, encoding="utf-8-sig")
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        lines: list[str] = []
+        if self.ok:
+            parts = [f"{_n(self.loans_new, 'new loan')} ({self.loans_unchanged:,} unchanged)"]
+            if self.performance_rows:
+                months = ", ".join(m.strftime("%Y-%m") for m in self.months)
+                parts.append(
+                    f"{_n(self.performance_rows, 'performance row')} ({self.performance_replaced:,} replaced)"
+                    + (f" for {months}" if months else "")
+                )
+            if self.customers_rows:
+                parts.append(_n(self.customers_rows, "customer"))
+            if self.collections_rows:
+                parts.append(_n(self.collections_rows, "collection case"))
+            if self.inspections_rows:
+                parts.append(_n(self.inspections_rows, "inspection"))
+            batch = f" (batch {self.batch_id})" if self.batch_id is not None else ""
+            lines.append("Loaded" + batch + ": " + "; ".join(parts) + ".")
+        else:
+            by_file: dict[str, int] = {}
+            for r in self.rejections:
+                by_file[r.file] = by_file.get(r.file, 0) + 1
+            detail = ", ".join(f"{f}: {n:,}" for f, n in by_file.items())
+            lines.append(f"Nothing was loaded: {len(self.rejections):,} problem(s) ({detail}).")
+            for r in self.rejections[:10]:
+                where = r.file + (f" row {r.row}" if r.row is not None else "")
+                where += f", {r.column}" if r.column else ""
+                lines.append(f"  {where}: {r.reason}")
+            if len(self.rejections) > 10:
+                lines.append(f"  ... and {len(self.rejections) - 10:,} more (see the full report)")
+        for note in self.notes:
+            lines.append("Note: " + note)
+        for file, cols in self.ignored_columns.items():
+            lines.append(f"Ignored columns in {file}: {', '.join(cols)}")
+        return "\n".join(lines)
+
+
+@dataclass
+class RawTable:
+    """One table as read from a file, before validation.
+
+    ``frame`` holds the known columns only (lower-case names) with a RangeIndex; CSV values are
+    stripped text with missing for blank cells, Parquet values keep their types. ``rows[i]`` is
+    the row number of ``frame.iloc[i]`` as the user sees it (see :func:`read_table`).
+    ``rejections`` are the problems found while reading; ``readable`` is False when the file
+    could not be read at all (then ``frame`` is empty).
+    """
+
+    table: str
+    file: str
+    frame: pd.DataFrame
+    rows: np.ndarray
+    ignored_columns: list[str] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    readable: bool = True
+
+
+# ---------------------------------------------------------------------------------------------
+# Column specifications
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Col:
+    name: str
+    kind: str  # text, enum, class, region, date, money, int, rate
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    default: str | None = None
+    min: float | None = None  # value >= min
+    above: float | None = None  # value > above
+    below: float | None = None  # value < below
+    percent_rule: bool = False  # a column whose values are all > 1 is rejected as percents
+
+
+SPECS: dict[str, tuple[_Col, ...]] = {
+    "loans": (
+        _Col("loan_id", "text", True),
+        _Col("customer_id", "text", True),
+        _Col("region_code", "region", True),
+        _Col("branch_id", "text"),
+        _Col("product", "text", True),
+        _Col("segment", "enum", choices=SEGMENTS, default="retail"),
+        _Col("disbursement_date", "date", True),
+        _Col("maturity_date", "date", True),
+        _Col("principal", "money", True, above=0),
+        _Col("interest_rate", "rate", True, min=0, below=1, percent_rule=True),
+        _Col("origination_score", "int"),
+        _Col("collateral_type", "enum", choices=COLLATERAL_TYPES),
+        _Col("collateral_value", "money", min=0),
+        _Col("purpose", "text"),
+        _Col("industry", "text"),
+    ),
+    "performance": (
+        _Col("loan_id", "text", True),
+        _Col("as_of", "date", True),
+        _Col("outstanding_principal", "money", True, min=0),
+        _Col("dpd", "int", True, min=0),
+        _Col("credit_score", "int"),
+        _Col("collateral_value", "money", min=0),
+        _Col("status", "enum", choices=STATUSES, default="active"),
+        _Col("classification", "class"),
+        _Col("principal_paid", "money"),
+        _Col("interest_paid", "money"),
+        _Col("recovered_amount", "money"),
+    ),
+    "customers": (
+        _Col("customer_id", "text", True),
+        _Col("name", "text"),
+        _Col("id_number", "text"),
+        _Col("phone", "text"),
+        _Col("segment", "enum", choices=SEGMENTS),
+        _Col("industry", "text"),
+        _Col("annual_income", "money", min=0),
+        _Col("debt_ratio", "rate", min=0, percent_rule=True),
+    ),
+    "collections": (
+        _Col("case_id", "text", True),
+        _Col("loan_id", "text", True),
+        _Col("opened_on", "date", True),
+        _Col("closed_on", "date"),
+        _Col("stage", "enum", choices=STAGES),
+        _Col("agency", "text"),
+        _Col("amount_due", "money", min=0),
+        _Col("amount_recovered", "money", min=0),
+        _Col("complaints", "int", min=0),
+    ),
+    "inspections": (
+        _Col("inspection_id", "text", True),
+        _Col("loan_id", "text", True),
+        _Col("kind", "enum", True, choices=INSPECTION_KINDS),
+        _Col("due_on", "date", True),
+        _Col("done_on", "date"),
+        _Col("result", "enum", choices=INSPECTION_RESULTS),
+    ),
+}
+
+_MODELS = {
+    "loans": Loan,
+    "performance": Performance,
+    "customers": Customer,
+    "collections": CollectionCase,
+    "inspections": Inspection,
+}
+
+_KEYS = {
+    "loans": "loan_id",
+    "customers": "customer_id",
+    "collections": "case_id",
+    "inspections": "inspection_id",
+}
+
+# Stored columns that never reach the store as given (PII goes to *_enc columns).
+_PII = ("name", "id_number", "phone")
+
+
+def _max_len(table: str, column: str) -> int | None:
+    col = _MODELS[table].__table__.c.get(column)
+    return getattr(col.type, "length", None) if col is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+def _norm_name(name: object) -> str:
+    return str(name).replace("\ufeff", "").strip().lower()
+
+
+def _unreadable(table: str, file: str, reason: str, column: str | None = None) -> RawTable:
+    return RawTable(
+        table=table,
+        file=file,
+        frame=pd.DataFrame(),
+        rows=np.empty(0, dtype=np.int64),
+        rejections=[Rejection(file, None, column, None, reason)],
+        readable=False,
+    )
+
+
+def _pick_columns(table: str, file: str, names: list[str]) -> tuple[dict[int, str], list[str], list[Rejection]]:
+    """Map header positions to known column names; report unknown and repeated ones."""
+    known = {c.name for c in SPECS[table]}
+    picked: dict[int, str] = {}
+    seen: dict[str, int] = {}
+    ignored: list[str] = []
+    problems: list[Rejection] = []
+    for pos, raw in enumerate(names):
+        name = _norm_name(raw)
+        if name in known:
+            if name in seen:
+                problems.append(
+                    Rejection(
+                        file, None, name, None,
+                        f"column {name} appears more than once in the header "
+                        f"(columns {seen[name] + 1} and {pos + 1})",
+                    )
+                )
+                continue
+            seen[name] = pos
+            picked[pos] = name
+        else:
+            shown = str(raw).replace("\ufeff", "").strip()
+            ignored.append(shown if shown else f"(column {pos + 1}, no name)")
+    return picked, ignored, problems
+
+
+def _detect_encoding(data: bytes) -> str | None:
+    for enc in ("utf-8", "gb18030"):
+        try:
+            data.decode(enc)
+            return enc
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def _scan_records(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Split CSV bytes into records without decoding (UTF-8 and GB18030 never use the bytes of
+    ``"``, ``,`` or newline inside a multi-byte character).
+
+    Returns per record: start offset, stop offset (exclusive, before the newline), number of
+    fields, the line the record starts on (1-based); and whether the file ends inside a quote.
+    A quote toggles the quoted state (a doubled quote toggles twice), as RFC 4180 reads.
+    """
+    b = np.frombuffer(data, dtype=np.uint8)
+    n = b.size
+    nl = np.flatnonzero(b == 10)
+    quote = b == 34
+    unterminated = False
+    if quote.any():
+        parity = np.cumsum(quote, dtype=np.uint8)  # wraps at 256: only the low bit matters
+        parity &= 1
+        outside = parity == 0
+        ends = nl[outside[nl]]
+        commas = np.flatnonzero((b == 44) & outside)
+        unterminated = bool(parity[-1])
+        del parity, outside
+    else:
+        ends = nl
+        commas = np.flatnonzero(b == 44)
+    del quote
+    starts = np.concatenate(([0], ends + 1)).astype(np.int64)
+    stops = np.concatenate((ends, [n])).astype(np.int64)
+    if starts.size and starts[-1] >= n:  # the file ends with a newline
+        starts, stops = starts[:-1], stops[:-1]
+    fields = np.searchsorted(commas, stops) - np.searchsorted(commas, starts) + 1
+    lines = np.searchsorted(nl, starts) + 1
+    return starts, stops, fields, lines, unterminated
+
+
+def _is_blank_record(b: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    length = stops - starts
+    blank = length == 0
+    one = np.flatnonzero(length == 1)
+    if one.size:
+        blank[one] = np.isin(b[starts[one]], (9, 13, 32))
+    two = np.flatnonzero(length == 2)
+    if two.size:
+        blank[two] = np.isin(b[starts[two]], (9, 32)) & (b[starts[two] + 1] == 13)
+    return blank
+
+
+def _read_csv(path: Path, table: str, file: str) -> RawTable:
+    data = path.read_bytes()
+    if not data.strip():
+        return _unreadable(table, file, f"{file} is empty (no header, no rows)")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+        encoding: str | None = "utf-8"
+    else:
+        encoding = _detect_encoding(data)
+    if encoding is None:
+        return _unreadable(table, file, f"{file} is neither UTF-8 nor GBK/GB18030 text")
+    if b"\n" not in data and b"\r" in data:  # old Mac line ends
+        data = data.replace(b"\r", b"\n")
+
+    starts, stops, fields, lines, unterminated = _scan_records(data)
+    b = np.frombuffer(data, dtype=np.uint8)
+    blank = _is_blank_record(b, starts, stops)
+    nonblank = np.flatnonzero(~blank)
+    if nonblank.size == 0:
+        return _unreadable(table, file, f"{file} is empty (no header, no rows)")
+    head = int(nonblank[0])
+
+    def text_of(i: int) -> str:
+        return data[starts[i]:stops[i]].decode(encoding, errors="replace").rstrip("\r")
+
+    if unterminated and head == len(starts) - 1:
+        return _unreadable(table, file, f"{file}: the header has an unterminated quote")
+    header = next(csv.reader([text_of(head)]), [])
+    ncols = len(header)
+    picked, ignored, problems = _pick_columns(table, file, header)
+
+    data_idx = nonblank[nonblank > head]
+    if data_idx.size == 0:
+        raw = _unreadable(table, file, f"{file} has a header but no data rows")
+        raw.ignored_columns = ignored
+        return raw
+    rejections = list(problems)
+    bad = fields[data_idx] != ncols
+    last = len(starts) - 1
+    if unterminated and data_idx[-1] == last:
+        bad[-1] = True
+    for i in data_idx[bad]:
+        snippet = text_of(int(i))
+        if unterminated and i == last:
+            reason = (
+                f"the row starting on line {lines[i]} has an unterminated quote: the file ends "
+                "inside a quoted value (is the file cut off?)"
+            )
+        else:
+            reason = (
+                f"the row has {fields[i]} values, the header has {ncols} "
+                "(is the line cut off, or does a value contain an unquoted comma?)"
+            )
+        rejections.append(
+            Rejection(file, int(lines[i]), None, snippet[:_MAX_VALUE_CHARS], reason)
+        )
+    good = data_idx[~bad]
+    if good.size == 0 or not picked:
+        frame = pd.DataFrame({name: pd.Series([], dtype="str") for name in picked.values()})
+        return RawTable(table, file, frame, np.empty(0, dtype=np.int64), ignored, rejections)
+
+    # Bytes of the good records only (a copy only when something must be cut out).
+    contiguous = good.size == 1 or bool(np.all(np.diff(good) == 1))
+    if contiguous:
+        body = data[starts[good[0]]:stops[good[-1]]]
+    else:
+        breaks = np.flatnonzero(np.diff(good) != 1)
+        run_first = np.concatenate(([good[0]], good[breaks + 1]))
+        run_last = np.concatenate((good[breaks], [good[-1]]))
+        body = b"\n".join(data[starts[f]:stops[l]] for f, l in zip(run_first, run_last))
+    positions = sorted(picked)
+    frame = pd.read_csv(
+        io.BytesIO(body),
+        header=None,
+        names=list(range(ncols)),
+        usecols=positions,
+        dtype=str,
+        na_filter=False,
+        keep_default_na=False,
+        skip_blank_lines=False,
+        encoding=encoding,
+        engine="c",
+        quotechar='"',
+        doublequote=True,
+    )
+    del body
+    if len(frame) != good.size:
+        return _unreadable(
+            table, file,
+            f"{file} could not be read as CSV: {len(frame):,} rows parsed where {good.size:,} were "
+            "expected (check the quoting)",
+        )
+    frame = frame[positions]
+    frame.columns = [picked[p] for p in positions]
+    for col in frame.columns:
+        s = frame[col].str.strip()
+        frame[col] = s.where(s != "")
+    return RawTable(table, file, frame.reset_index(drop=True), lines[good].astype(np.int64), ignored, rejections)
+
+
+def _read_parquet(path: Path, table: str, file: str) -> RawTable:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # truncated or not Parquet at all
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return _unreadable(table, file, f"{file} could not be read as Parquet ({msg})")
+    return _raw_from_frame(frame, table, file)
+
+
+def _raw_from_frame(frame: pd.DataFrame, table: str, file: str) -> RawTable:
+    picked, ignored, problems = _pick_columns(table, file, list(frame.columns))
+    if frame.empty and len(frame) == 0:
+        raw = _unreadable(table, file, f"{file} has a header but no data rows")
+        raw.ignored_columns = ignored
+        return raw
+    positions = sorted(picked)
+    out = frame.iloc[:, positions].copy()
+    out.columns = [picked[p] for p in positions]
+    out = out.reset_index(drop=True)
+    rows = np.arange(2, len(out) + 2, dtype=np.int64)
+    return RawTable(table, file, out, rows, ignored, list(problems))
+
+
+def read_table(path: str | Path, table: str) -> RawTable:
+    """Read one tape file for ``table`` (loans, performance, customers, collections, inspections).
+
+    CSV (any extension but ``.parquet`` / ``.pq``): UTF-8, UTF-8 with BOM or GBK/GB18030
+    (detected), comma-separated, header row, ``"`` quoting. Every value is read as text and
+    stripped; blank cells are missing. Column names are matched case-insensitively after
+    stripping; unknown columns are dropped and listed in ``ignored_columns``.
+
+    Row numbers: a CSV row's number is the line the user sees it start on: the header is line
+    1 and the first data row is line 2 (blank lines are skipped but still counted). For Parquet,
+    row = 1-based row index + 1, so the first row is 2 likewise.
+
+    Problems never raise: a missing, empty (0 bytes or header only) or unreadable file is a
+    file-level rejection (``row`` None); a line with the wrong number of values or an
+    unterminated quote is a rejection of that row (the other rows are still read).
+    """
+    p = Path(path)
+    file = p.name
+    if table not in SPECS:
+        return _unreadable(table, file, f"unknown table {table!r} (tables: {', '.join(TABLES)})")
+    if not p.is_file():
+        return _unreadable(table, file, f"{file}: no such file ({p})")
+    if p.suffix.lower() in (".parquet", ".pq"):
+        return _read_parquet(p, table, file)
+    try:
+        return _read_csv(p, table, file)
+    except Exception as exc:  # pandas' own parser found something the scan did not
+        log.exception("reading %s", p)
+        return _unreadable(table, file, f"{file} could not be read as CSV ({exc})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Value parsing (vectorised; typed input from Parquet or DataFrames is accepted too)
+# ---------------------------------------------------------------------------------------------
+
+
+def _text(s: pd.Series) -> pd.Series:
+    """Values as stripped text (dtype str), blank -> missing. Integral floats lose their .0."""
+    if pd.api.types.is_float_dtype(s.dtype):
+        vals = s.to_numpy(dtype=float, na_value=np.nan)
+        finite = vals[np.isfinite(vals)]
+        if finite.size == 0 or np.all(finite == np.floor(finite)):
+            s = s.astype("Int64")
+    elif pd.api.types.is_datetime64_any_dtype(s.dtype):
+        s = s.dt.strftime("%Y-%m-%d")
+    if pd.api.types.is_string_dtype(s.dtype) and s.dtype != object:
+        t = s
+    else:
+        t = s.astype("str")
+    t = t.str.strip()
+    return t.where(t != "")
+
+
+def _objects(s: pd.Series) -> np.ndarray:
+    """A numpy object array with None for missing values (for messages)."""
+    return s.astype(object).where(s.notna(), None).to_numpy(dtype=object)
+
+
+def _parse_numbers(s: pd.Series, text: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Float values, and a mask of values given but not numbers."""
+    given = text.notna().to_numpy()
+    if pd.api.types.is_bool_dtype(s.dtype):
+        vals = np.full(len(s), np.nan)
+        return pd.Series(vals, index=s.index), given
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        vals = s.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        try:
+            vals = pc.cast(pa.array(text, type=pa.string(), from_pandas=True), pa.float64()).to_numpy(
+                zero_copy_only=False
+            )
+            vals = np.where(given, vals, np.nan)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+            vals = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = given & ~np.isfinite(vals)
+    return pd.Series(np.where(bad, np.nan, vals), index=s.index), bad
+
+
+def _parse_dates(s: pd.Series, text: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Dates (datetime64, midnight), and a mask of values given but not dates."""
+    given = text.notna().to_numpy()
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        out = pd.to_datetime(s)
+        if out.dt.tz is not None:
+            out = out.dt.tz_localize(None)
+        out = out.dt.normalize().astype("datetime64[us]")
+        return out, np.zeros(len(s), dtype=bool)
+    if s.dtype == object and s.map(lambda v: isinstance(v, (dt.date, dt.datetime)), na_action="ignore").any():
+        s = _text(s.map(lambda v: v.strftime("%Y-%m-%d") if isinstance(v, (dt.date, dt.datetime)) else v))
+        text = s
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    u = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+    parsed = pd.Series(pd.NaT, index=u.index, dtype="datetime64[us]")
+    todo = np.ones(len(u), dtype=bool)
+    for fmt in _DATE_FORMATS:
+        if not todo.any():
+            break
+        got = pd.to_datetime(u[todo], format=fmt, errors="coerce")
+        parsed[todo] = got.astype("datetime64[us]")
+        todo = parsed.isna().to_numpy()
+    table = np.concatenate((parsed.to_numpy(dtype="datetime64[us]"), np.array(["NaT"], dtype="datetime64[us]")))
+    out = pd.Series(table[codes], index=s.index)
+    bad = given & out.isna().to_numpy()
+    return out, bad
+
+
+def _fmt_num(v: float) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if float(v).is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.10g}"
+
+
+def _fmt_date(v: object) -> str:
+    if v is None or pd.isna(v):
+        return ""
+    return pd.Timestamp(v).strftime("%Y-%m-%d")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+
+
+class _Rejects:
+    """Collects rejections with a sort key (table order, row, column order)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[tuple, Rejection]] = []
+
+    @staticmethod
+    def _key(table: str | None, row: int | None, column: str | None) -> tuple:
+        t = TABLES.index(table) if table in TABLES else -1
+        cols = [c.name for c in SPECS.get(table, ())]
+        c = cols.index(column) if column in cols else (-1 if column is None else len(cols))
+        return (t, -1 if row is None else row, c)
+
+    def add(self, table: str | None, rej: Rejection) -> None:
+        self.items.append((self._key(table, rej.row, rej.column), rej))
+
+    def extend(self, table: str | None, rejs: Iterable[Rejection]) -> None:
+        for r in rejs:
+            self.add(table, r)
+
+    def sorted(self) -> list[Rejection]:
+        return [r for _, r in sorted(self.items, key=lambda kr: kr[0])]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class _Parsed:
+    """A table under validation: text values (for messages), typed clean values, bad rows."""
+
+    def __init__(self, raw: RawTable, rejects: _Rejects) -> None:
+        self.table = raw.table
+        self.file = raw.file
+        self.rows = raw.rows
+        self.n = len(raw.frame)
+        self.raw = raw.frame
+        self.rejects = rejects
+        self.text: dict[str, pd.Series] = {}
+        self.clean = pd.DataFrame(index=pd.RangeIndex(self.n))
+        self.bad = np.zeros(self.n, dtype=bool)
+        self.missing_columns: set[str] = set()
+
+    def file_problem(self, column: str | None, reason: str, value: str | None = None) -> None:
+        self.rejects.add(self.table, Rejection(self.file, None, column, value, reason))
+
+    def values(self, column: str | None, idx: np.ndarray) -> list[str | None]:
+        if column is None or column not in self.text:
+            return [None] * len(idx)
+        vals = _objects(self.text[column].iloc[idx])
+        return [None if v is None else str(v)[:_MAX_VALUE_CHARS] for v in vals]
+
+    def reject(
+        self,
+        mask: np.ndarray,
+        column: str | None,
+        reason: str | Callable[[list[str | None], np.ndarray], list[str]],
+    ) -> None:
+        """Reject every row where ``mask`` is True. ``reason`` is text or a function of the rows'
+        values (text) and positions giving one reason each."""
+        idx = np.flatnonzero(mask)
+        if idx.size == 0:
+            return
+        vals = self.values(column, idx)
+        reasons = reason(vals, idx) if callable(reason) else [reason] * idx.size
+        rows = self.rows[idx]
+        key = _Rejects._key
+        items = self.rejects.items
+        for r, v, m in zip(rows.tolist(), vals, reasons):
+            items.append((key(self.table, r, column), Rejection(self.file, r, column, v, m)))
+        self.bad[idx] = True
+
+
+def _q(v: str | None) -> str:
+    return "''" if v is None else f"'{v}'"
+
+
+def _check_column(t: _Parsed, spec: _Col, region_set: RegionSet) -> None:
+    name = spec.name
+    if name not in t.raw.columns:
+        if spec.required:
+            found = ", ".join(t.raw.columns) or "none of the known columns"
+            t.file_problem(name, f"required column {name} is missing (found: {found})")
+            t.missing_columns.add(name)
+        t.text[name] = pd.Series(np.nan, index=t.clean.index, dtype="str")
+        if spec.kind == "date":
+            t.clean[name] = pd.Series(pd.NaT, index=t.clean.index, dtype="datetime64[us]")
+        elif spec.kind in ("money", "rate"):
+            t.clean[name] = np.nan
+        elif spec.kind == "int":
+            t.clean[name] = pd.array([pd.NA] * t.n, dtype="Int64")
+        else:
+            t.clean[name] = pd.Series([spec.default] * t.n, index=t.clean.index, dtype=object)
+        return
+
+    s = t.raw[name]
+    text = _text(s)
+    t.text[name] = text
+    given = text.notna().to_numpy()
+    if spec.required:
+        t.reject(~given, name, f"{name} is missing")
+
+    kind = spec.kind
+    if kind == "text":
+        limit = _max_len(t.table, name)
+        if limit:
+            long = given & (text.str.len().fillna(0).to_numpy() > limit)
+            t.reject(long, name, f"{name} is longer than {limit} characters")
+        t.clean[name] = text.astype(object).where(text.notna(), None)
+    elif kind == "enum":
+        low = text.str.lower()
+        bad = given & ~low.isin(spec.choices).to_numpy()
+        choices = ", ".join(spec.choices)
+        t.reject(bad, name, lambda vals, idx: [f"{name} {_q(v)} is not one of {choices}" for v in vals])
+        out = low.astype(object).where(low.notna() & ~bad, None)
+        if spec.default is not None:
+            out = out.where(given, spec.default)
+        t.clean[name] = out
+    elif kind == "class":
+        bad = unknown_class_mask(text).to_numpy(dtype=bool)
+        t.reject(
+            bad, name,
+            lambda vals, idx: [
+                f"classification {_q(v)} is not a five-level class (normal, special_mention, "
+                "substandard, doubtful, loss, or 正常, 关注, 次级, 可疑, 损失)"
+                for v in vals
+            ],
+        )
+        cls = normalise_class(text)
+        t.clean[name] = cls.astype(object).where(cls.notna(), None)
+    elif kind == "region":
+        codes = normalise_region_series(text, region_set)
+        bad = given & codes.isna().to_numpy()
+        t.reject(
+            bad, name,
+            lambda vals, idx: [f"region_code {_q(v)} is not a region of the region set {region_set.name}" for v in vals],
+        )
+        t.clean[name] = codes
+    elif kind == "date":
+        vals, bad = _parse_dates(s, text)
+        t.reject(
+            bad, name,
+            lambda v_, idx: [f"{name} {_q(v)} is not a valid date (use YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD)" for v in v_],
+        )
+        t.clean[name] = vals
+    elif kind in ("money", "rate", "int"):
+        vals, bad = _parse_numbers(s, text)
+        t.reject(bad, name, lambda v_, idx: [f"{name} {_q(v)} is not a number" for v in v_])
+        arr = vals.to_numpy()
+        ok = given & ~bad
+        if kind == "int":
+            frac = ok & (arr != np.floor(np.where(ok, arr, 0)))
+            t.reject(frac, name, lambda v_, idx: [f"{name} {v} is not a whole number" for v in v_])
+            huge = ok & ~frac & (np.abs(np.where(ok, arr, 0)) > _INT_LIMIT)
+            t.reject(huge, name, lambda v_, idx: [f"{name} {v} is too large" for v in v_])
+            ok &= ~(frac | huge)
+        if kind == "money":
+            huge = ok & (np.abs(np.where(ok, arr, 0)) >= _MONEY_LIMIT)
+            t.reject(huge, name, lambda v_, idx: [f"{name} {v} is too large for the store (at most 16 digits before the decimal point)" for v in v_])
+            ok &= ~huge
+        percent = False
+        if spec.percent_rule and ok.any() and bool(np.all(arr[ok] > 1)):
+            percent = True
+            example = _objects(text[ok].iloc[:1])[0]
+            t.file_problem(
+                name,
+                f"every {name} value is above 1 (e.g. {example}): rates must be fractions such as "
+                "0.0435 for 4.35%, not percents",
+            )
+            t.bad[ok] = True
+        if not percent:
+            safe = np.where(ok, arr, 0.0)
+            if spec.above is not None:
+                m = ok & ~(safe > spec.above)
+                t.reject(m, name, lambda v_, idx: [f"{name} {v} must be greater than {_fmt_num(spec.above)}" for v in v_])
+                ok &= ~m
+            if spec.min is not None:
+                m = ok & (safe < spec.min)
+                word = "must not be negative" if spec.min == 0 else f"must be at least {_fmt_num(spec.min)}"
+                t.reject(m, name, lambda v_, idx: [f"{name} {v} {word}" for v in v_])
+                ok &= ~m
+            if spec.below is not None:
+                m = ok & (safe >= spec.below)
+                if spec.min is not None:
+                    msg = f"must be at least {_fmt_num(spec.min)} and below {_fmt_num(spec.below)}"
+                else:
+                    msg = f"must be below {_fmt_num(spec.below)}"
+                t.reject(m, name, lambda v_, idx: [f"{name} {v} {msg}" for v in v_])
+        if kind == "int":
+            usable = given & ~bad & ~np.isnan(arr)
+            safe = np.clip(np.where(usable, arr, 0.0), -_INT_LIMIT - 1, _INT_LIMIT)
+            out = pd.array(safe.astype(np.int64), dtype="Int64")
+            out[~usable] = pd.NA
+            t.clean[name] = out
+        elif kind == "money":
+            t.clean[name] = np.round(arr, 2)
+        else:
+            t.clean[name] = arr
+
+
+def _duplicates(t: _Parsed, keys: list[str], column: str, describe: Callable[[tuple], str]) -> None:
+    """Reject every row of a key that occurs more than once in the file (naming all its rows)."""
+    if any(k in t.missing_columns for k in keys) or t.n == 0:
+        return
+    frame = t.clean[keys]
+    present = frame.notna().all(axis=1).to_numpy()
+    dup = present & frame.duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return
+    idx = np.flatnonzero(dup)
+    sub = frame.iloc[idx]
+    gid = sub.groupby(keys, sort=False).ngroup().to_numpy()
+    rows_of: dict[int, list[int]] = {}
+    first_of: dict[int, int] = {}
+    for g, pos, row in zip(gid.tolist(), idx.tolist(), t.rows[idx].tolist()):
+        rows_of.setdefault(g, []).append(row)
+        first_of.setdefault(g, pos)
+    text: dict[int, str] = {}
+    for g, pos in first_of.items():
+        rows = rows_of[g]
+        shown = ", ".join(str(r) for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
+        text[g] = f"{describe(tuple(frame.iloc[pos]))} appears {len(rows)} times in this file (rows {shown})"
+    reasons = [text[g] for g in gid.tolist()]
+    t.reject(dup, column, lambda vals, positions: reasons)
+
+
+# ---------------------------------------------------------------------------------------------
+# Store lookups (no whole-table reads): keys go to the store as a registered frame (DuckDB) or
+# a temporary table filled with the bulk writer (PostgreSQL), and the store is joined to them.
+# ---------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _keys_relation(conn: sa.Connection, frame: pd.DataFrame, types: dict[str, sa.types.TypeEngine]):
+    name = f"_daihou_keys_{uuid.uuid4().hex[:12]}"
+    frame = frame.reset_index(drop=True)
+    if conn.dialect.name == "duckdb":
+        raw = conn.connection.driver_connection
+        raw.register(name, frame)
+        try:
+            yield name
+        finally:
+            try:
+                raw.unregister(name)
+            except Exception:  # the connection's transaction is aborted: the view goes with it
+                pass
+        return
+    tbl = sa.Table(
+        name, sa.MetaData(), *(sa.Column(c, types[c]) for c in frame.columns), prefixes=["TEMPORARY"]
+    )
+    tbl.create(conn)
+    bulk.insert_frame(conn, tbl, frame)
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f'ANALYZE "{name}"'))
+    yield name
+    tbl.drop(conn)
+
+
+def _fetch(conn: sa.Connection, sql: str) -> pd.DataFrame:
+    """Run a query; the whole result as a DataFrame (fully consumed)."""
+    if conn.dialect.name == "duckdb":
+        return conn.connection.driver_connection.execute(sql).df()
+    result = conn.execute(sa.text(sql))
+    cols = list(result.keys())
+    return pd.DataFrame(result.all(), columns=cols)
+
+
+def _distinct_text(values: pd.Series) -> pd.DataFrame:
+    v = values.dropna().astype(object).drop_duplicates()
+    return pd.DataFrame({"k": v.to_numpy(dtype=object)})
+
+
+def _stored_subset(conn: sa.Connection, table: str, key: str, values: pd.Series, columns: list[str]) -> pd.DataFrame:
+    """Stored rows of ``table`` whose ``key`` is among ``values`` (only ``columns``)."""
+    keys = _distinct_text(values)
+    if keys.empty:
+        return pd.DataFrame(columns=columns)
+    cols = ", ".join(f's."{c}"' for c in columns)
+    with _keys_relation(conn, keys, {"k": sa.String(256)}) as rel:
+        return _fetch(conn, f'SELECT {cols} FROM "{table}" s JOIN "{rel}" k ON k.k = s."{key}"')
+
+
+# ---------------------------------------------------------------------------------------------
+# The import
+# ---------------------------------------------------------------------------------------------
+
+
+def _resolve_region_set(name: str) -> RegionSet:
+    try:
+        return get_region_set(name)
+    except ValueError:
+        cfg = settings()
+        if cfg.geojson_path:
+            from data.regions import region_set_from_geojson
+
+            return region_set_from_geojson(cfg.geojson_path, cfg.geojson_code_property or "code", name=name)
+        raise
+
+
+def _equal(kind: str, a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Elementwise equality of file values ``a`` and stored values ``b`` (missing == missing)."""
+    if kind == "date":
+        x = pd.to_datetime(a).to_numpy(dtype="datetime64[us]")
+        y = pd.to_datetime(b).to_numpy(dtype="datetime64[us]")
+        both_na = np.isnat(x) & np.isnat(y)
+        return both_na | (x == y)
+    if kind in ("money", "rate", "int"):
+        x = pd.to_numeric(a, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        y = pd.to_numeric(b, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        tol = {"money": 0.005, "rate": 1e-6, "int": 0.5}[kind]
+        with np.errstate(invalid="ignore"):
+            return (np.isnan(x) & np.isnan(y)) | (np.abs(x - y) < tol)
+    x = a.astype(object).where(a.notna(), None).to_numpy(dtype=object)
+    y = b.astype(object).where(b.notna(), None).to_numpy(dtype=object)
+    return np.array([u == v for u, v in zip(x, y)], dtype=bool)
+
+
+def _fmt_value(kind: str, v: object) -> str:
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return "(blank)"
+    if kind == "date":
+        return _fmt_date(v)
+    if kind == "money":
+        return f"{float(v):.2f}"
+    if kind == "rate":
+        return f"{float(v):.6g}"
+    if kind == "int":
+        return str(int(v))
+    return str(v)
+
+
+class _Import:
+    """One import: validation state, then the writes."""
+
+    def __init__(self, conn, raws, region_set, currency, username, progress, started):  # noqa: ANN001
+        self.conn = conn
+        self.raws: dict[str, RawTable] = raws
+        self.region_set: RegionSet = region_set
+        self.currency = currency
+        self.username = username
+        self.progress = progress
+        self.started = started
+        self.rejects = _Rejects()
+        self.t: dict[str, _Parsed] = {}
+        self.loans_new_mask: np.ndarray | None = None
+        self.stored_loan_attrs = pd.DataFrame()
+
+    # -- validation ---------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        steps = [name for name in TABLES if name in self.raws]
+        for i, name in enumerate(steps):
+            raw = self.raws[name]
+            self.progress(0.05 + 0.25 * i / len(steps), f"checking {raw.file}")
+            self.rejects.extend(name, raw.rejections)
+            if not raw.readable:
+                continue
+            t = _Parsed(raw, self.rejects)
+            self.t[name] = t
+            for spec in SPECS[name]:
+                _check_column(t, spec, self.region_set)
+            getattr(self, f"_rules_{name}")(t)
+        self.progress(0.3, "checking references against the store")
+        self._references()
+
+    def _rules_loans(self, t: _Parsed) -> None:
+        c = t.clean
+        both = c["disbursement_date"].notna() & c["maturity_date"].notna()
+        early = (both & (c["maturity_date"] < c["disbursement_date"])).to_numpy()
+        disb = c["disbursement_date"]
+        t.reject(
+            early, "maturity_date",
+            lambda vals, idx: [
+                f"maturity_date {_fmt_date(c['maturity_date'].iloc[i])} is before disbursement_date "
+                f"{_fmt_date(disb.iloc[i])}"
+                for i in idx
+            ],
+        )
+        _duplicates(t, ["loan_id"], "loan_id", lambda k: f"loan_id {k[0]}")
+
+    def _rules_performance(self, t: _Parsed) -> None:
+        as_of = t.clean["as_of"]
+        codes, uniques = pd.factorize(as_of, use_na_sentinel=True)
+        month_ends = (pd.DatetimeIndex(uniques) + pd.offsets.MonthEnd(0)).to_numpy(dtype="datetime64[us]")
+        table = np.concatenate((month_ends, np.array(["NaT"], dtype="datetime64[us]")))
+        t.clean["as_of"] = pd.Series(table[codes], index=t.clean.index)
+        _duplicates(
+            t, ["loan_id", "as_of"], "as_of",
+            lambda k: f"loan {k[0]} with a row for {pd.Timestamp(k[1]).strftime('%Y-%m')}",
+        )
+
+    def _rules_customers(self, t: _Parsed) -> None:
+        _duplicates(t, ["customer_id"], "customer_id", lambda k: f"customer_id {k[0]}")
+
+    def _rules_collections(self, t: _Parsed) -> None:
+        c = t.clean
+        both = c["opened_on"].notna() & c["closed_on"].notna()
+        early = (both & (c["closed_on"] < c["opened_on"])).to_numpy()
+        t.reject(
+            early, "closed_on",
+            lambda vals, idx: [
+                f"closed_on {_fmt_date(c['closed_on'].iloc[i])} is before opened_on {_fmt_date(c['opened_on'].iloc[i])}"
+                for i in idx
+            ],
+        )
+        _duplicates(t, ["case_id"], "case_id", lambda k: f"case_id {k[0]}")
+
+    def _rules_inspections(self, t: _Parsed) -> None:
+        _duplicates(t, ["inspection_id"], "inspection_id", lambda k: f"inspection_id {k[0]}")
+
+    def _references(self) -> None:
+        conn = self.conn
+        loans_given = "loans" in self.raws
+        loans = self.t.get("loans")
+        loans_ok = loans is not None and "loan_id" not in loans.missing_columns
+        if loans_given and not loans_ok:
+            import_ids = None  # the loans file is unusable: references to it cannot be checked
+        else:
+            import_ids = pd.Index(loans.clean["loan_id"].dropna().unique()) if loans_ok else pd.Index([])
+
+        if loans_ok:
+            self._compare_stored_loans(loans)
+
+        for name in ("performance", "collections", "inspections"):
+            t = self.t.get(name)
+            if t is None or "loan_id" in t.missing_columns or import_ids is None:
+                continue
+            ids = t.clean["loan_id"]
+            outside = ids.notna() & ~ids.isin(import_ids)
+            cols = ["loan_id", "region_code", "branch_id", "product", "segment"] if name == "performance" else ["loan_id"]
+            stored = _stored_subset(conn, "loans", "loan_id", ids[outside], cols)
+            if name == "performance":
+                self.stored_loan_attrs = stored
+            unknown = (outside & ~ids.isin(stored["loan_id"])).to_numpy()
+            t.reject(
+                unknown, "loan_id",
+                lambda vals, idx: [f"loan_id {v} is neither in the loans of this import nor in the store" for v in vals],
+            )
+
+    def _compare_stored_loans(self, t: _Parsed) -> None:
+        specs = SPECS["loans"]
+        cols = [s.name for s in specs]
+        ids = t.clean["loan_id"]
+        stored = _stored_subset(self.conn, "loans", "loan_id", ids, cols)
+        new = np.ones(t.n, dtype=bool)
+        if stored.empty:
+            self.loans_new_mask = new
+            return
+        stored = stored.drop_duplicates("loan_id").set_index("loan_id")
+        pos = np.flatnonzero(ids.isin(stored.index).to_numpy())
+        new[pos] = False
+        self.loans_new_mask = new
+        file_vals = t.clean.iloc[pos].reset_index(drop=True)
+        store_vals = stored.reindex(file_vals["loan_id"]).reset_index(drop=True)
+        # The file's own bad cells are already reported: compare only what was understood, and
+        # only the columns the file has (a column left out says nothing about the loan).
+        for spec in specs[1:]:
+            name = spec.name
+            if name not in t.raw.columns:
+                continue
+            raw_given = t.text[name].iloc[pos].notna().to_numpy()
+            understood = ~(raw_given & file_vals[name].isna().to_numpy())
+            kind = "int" if spec.kind == "int" else ("text" if spec.kind in ("enum", "region", "class") else spec.kind)
+            same = _equal(kind, file_vals[name], store_vals[name])
+            differ = ~same & understood
+            if not differ.any():
+                continue
+            mask = np.zeros(t.n, dtype=bool)
+            mask[pos[differ]] = True
+            lookup = dict(zip(pos[differ].tolist(), np.flatnonzero(differ).tolist()))
+
+            def reasons(vals, idx, name=name, kind=kind):  # noqa: ANN001
+                out = []
+                for i in idx:
+                    j = lookup[int(i)]
+                    out.append(
+                        f"loan_id {file_vals['loan_id'].iloc[j]} is already stored with {name} "
+                        f"{_fmt_value(kind, store_vals[name].iloc[j])}; this file has "
+                        f"{_fmt_value(kind, file_vals[name].iloc[j])} (a stored loan's fixed columns "
+                        "cannot change)"
+                    )
+                return out
+
+            t.reject(mask, name, reasons)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write(self, report: ImportReport) -> None:
+        conn = self.conn
+        rs = self.region_set
+        self.progress(0.4, "writing")
+        fix_region_set(
+            conn, rs.name, self.currency,
+            [{"region_code": r.code, "name_zh": r.name_zh, "short_zh": r.short_zh, "name_en": r.name_en} for r in rs.regions],
+        )
+        batch_id = int(conn.execute(sa.select(batch_id_seq.next_value())).scalar_one())
+        report.batch_id = batch_id
+        conn.execute(
+            sa.insert(ImportBatch).values(
+                batch_id=batch_id,
+                started_at=self.started,
+                username=self.username,
+                source=json.dumps({k: v.file for k, v in self.raws.items()}, ensure_ascii=False),
+                region_set=rs.name,
+            )
+        )
+        total = sum(t.n for t in self.t.values()) or 1
+        done = 0
+
+        def step(table: str, rows: int) -> Callable[[float, str], None]:
+            nonlocal done
+            lo = 0.4 + 0.55 * done / total
+            hi = 0.4 + 0.55 * (done + rows) / total
+            done += rows
+            return lambda f, msg: self.progress(lo + (hi - lo) * f, msg)
+
+        if "loans" in self.t:
+            self._write_loans(report, batch_id, step("loans", self.t["loans"].n))
+        if "customers" in self.t:
+            self._write_customers(report, batch_id, step("customers", self.t["customers"].n))
+        if "performance" in self.t:
+            self._write_performance(report, batch_id, step("performance", self.t["performance"].n))
+        for name in ("collections", "inspections"):
+            if name in self.t:
+                self._write_keyed(report, name, batch_id, step(name, self.t[name].n))
+
+        self.progress(0.97, "recording the import")
+        conn.execute(
+            sa.update(ImportBatch)
+            .where(ImportBatch.batch_id == batch_id)
+            .values(
+                finished_at=dt.datetime.now(),
+                loans_new=report.loans_new,
+                loans_unchanged=report.loans_unchanged,
+                performance_rows=report.performance_rows,
+                performance_replaced=report.performance_replaced,
+                customers_rows=report.customers_rows,
+                collections_rows=report.collections_rows,
+                inspections_rows=report.inspections_rows,
+                months=json.dumps([m.isoformat() for m in report.months]),
+                note="\n".join(report.notes) or None,
+            )
+        )
+
+    def _insert(self, table: sa.Table, frame: pd.DataFrame, progress: Callable[[float, str], None], label: str) -> int:
+        n = len(frame)
+        if n == 0:
+            progress(1.0, f"{label}: nothing to write")
+            return 0
+        written = 0
+        for start in range(0, n, _CHUNK):
+            chunk = frame.iloc[start:start + _CHUNK]
+            written += bulk.insert_frame(self.conn, table, chunk)
+            progress(min(1.0, (start + len(chunk)) / n), f"{label}: {start + len(chunk):,} of {n:,} rows")
+        return written
+
+    def _write_loans(self, report: ImportReport, batch_id: int, progress) -> None:  # noqa: ANN001
+        t = self.t["loans"]
+        new_mask = self.loans_new_mask if self.loans_new_mask is not None else np.ones(t.n, dtype=bool)
+        report.loans_unchanged = int((~new_mask).sum())
+        cols = [s.name for s in SPECS["loans"]]
+        new = t.clean.loc[new_mask, cols].copy()
+        new["batch_id"] = batch_id
+        report.loans_new = self._insert(Loan.__table__, new, progress, "loans")
+
+        branches = new.loc[new["branch_id"].notna(), ["branch_id", "region_code"]]
+        if not branches.empty:
+            regions_per = branches.groupby("branch_id", sort=False)["region_code"].nunique()
+            for b, k in regions_per[regions_per > 1].items():
+                first = branches.loc[branches["branch_id"] == b, "region_code"].iloc[0]
+                report.notes.append(f"branch {b} has loans in {k} regions; it is recorded under region {first}")
+            branches = branches.drop_duplicates("branch_id")
+            stored = _stored_subset(self.conn, "branches", "branch_id", branches["branch_id"], ["branch_id"])
+            fresh = branches[~branches["branch_id"].isin(stored["branch_id"])]
+            if not fresh.empty:
+                bulk.insert_frame(self.conn, Branch.__table__, fresh.assign(name=None))
+
+    def _replace_by_key(self, table: str, key: str, values: pd.Series) -> int:
+        """Delete stored rows of ``table`` whose ``key`` is among ``values``; return how many."""
+        keys = _distinct_text(values)
+        if keys.empty:
+            return 0
+        with _keys_relation(self.conn, keys, {"k": sa.String(256)}) as rel:
+            n = int(
+                self.conn.execute(
+                    sa.text(f'SELECT COUNT(*) FROM "{table}" s JOIN "{rel}" k ON k.k = s."{key}"')
+                ).scalar_one()
+            )
+            if n:
+                self.conn.execute(
+                    sa.text(f'DELETE FROM "{table}" WHERE "{key}" IN (SELECT k FROM "{rel}")')
+                )
+        return n
+
+    def _write_customers(self, report: ImportReport, batch_id: int, progress) -> None:  # noqa: ANN001
+        from data.crypto import encrypt_series
+
+        t = self.t["customers"]
+        c = t.clean
+        progress(0.0, "customers: encrypting personal data")
+        frame = pd.DataFrame(
+            {
+                "customer_id": c["customer_id"],
+                "name_enc": encrypt_series(c["name"]),
+                "id_number_enc": encrypt_series(c["id_number"]),
+                "phone_enc": encrypt_series(c["phone"]),
+                "segment": c["segment"],
+                "industry": c["industry"],
+                "annual_income": c["annual_income"],
+                "debt_ratio": c["debt_ratio"],
+                "batch_id": batch_id,
+            }
+        )
+        replaced = self._replace_by_key("customers", "customer_id", c["customer_id"])
+        if replaced:
+            report.notes.append(f"customers: updated {_n(replaced, 'stored customer')}")
+        report.customers_rows = self._insert(Customer.__table__, frame, progress, "customers")
+
+    def _write_performance(self, report: ImportReport, batch_id: int, progress) -> None:  # noqa: ANN001
+        conn = self.conn
+        t = self.t["performance"]
+        c = t.clean
+        attrs = []
+        if "loans" in self.t:
+            attrs.append(self.t["loans"].clean[["loan_id", "region_code", "branch_id", "product", "segment"]])
+        if not self.stored_loan_attrs.empty:
+            attrs.append(self.stored_loan_attrs[["loan_id", "region_code", "branch_id", "product", "segment"]])
+        lookup = pd.concat(attrs, ignore_index=True) if attrs else pd.DataFrame(
+            columns=["loan_id", "region_code", "branch_id", "product", "segment"]
+        )
+        lookup = lookup.astype(object).drop_duplicates("loan_id").set_index("loan_id")
+        ids = c["loan_id"].astype(object)
+        loan_cols = lookup.reindex(ids.to_numpy())
+        reported = c["classification"]
+        frame = pd.DataFrame(
+            {
+                "loan_id": ids.to_numpy(),
+                "as_of": c["as_of"].to_numpy(),
+                "region_code": loan_cols["region_code"].to_numpy(),
+                "branch_id": loan_cols["branch_id"].to_numpy(),
+                "product": loan_cols["product"].to_numpy(),
+                "segment": loan_cols["segment"].to_numpy(),
+                "outstanding_principal": c["outstanding_principal"].to_numpy(),
+                "dpd": c["dpd"].array,
+                "credit_score": c["credit_score"].array,
+                "collateral_value": c["collateral_value"].to_numpy(),
+                "status": c["status"].to_numpy(),
+                "classification_reported": reported.to_numpy(),
+                "classification": stored_class(c["dpd"].to_numpy(dtype=np.int64), reported),
+                "principal_paid": c["principal_paid"].to_numpy(),
+                "interest_paid": c["interest_paid"].to_numpy(),
+                "recovered_amount": c["recovered_amount"].to_numpy(),
+                "batch_id": batch_id,
+            }
+        )
+        if frame["region_code"].isna().any():  # validation guarantees every loan resolves
+            raise RuntimeError("performance rows without their loan's attributes (internal error)")
+
+        progress(0.0, "performance: looking for months already stored")
+        keys = pd.DataFrame({"loan_id": frame["loan_id"], "as_of": frame["as_of"]})
+        with _keys_relation(conn, keys, {"loan_id": sa.String(64), "as_of": sa.Date()}) as rel:
+            counts = _fetch(
+                conn,
+                f'SELECT p.as_of AS as_of, COUNT(*) AS n FROM performance p JOIN "{rel}" k '
+                f"ON k.loan_id = p.loan_id AND CAST(k.as_of AS DATE) = p.as_of GROUP BY p.as_of ORDER BY p.as_of",
+            )
+            if not counts.empty:
+                conn.execute(
+                    sa.text(
+                        f'DELETE FROM performance WHERE EXISTS (SELECT 1 FROM "{rel}" k '
+                        "WHERE k.loan_id = performance.loan_id AND CAST(k.as_of AS DATE) = performance.as_of)"
+                    )
+                )
+        replaced = 0
+        for as_of, n in zip(counts["as_of"] if not counts.empty else [], counts["n"] if not counts.empty else []):
+            n = int(n)
+            replaced += n
+            report.notes.append(f"performance {pd.Timestamp(as_of).strftime('%Y-%m')}: replaced {_n(n, 'stored row')}")
+        report.performance_replaced = replaced
+        report.performance_rows = self._insert(Performance.__table__, frame, progress, "performance")
+        months = pd.Series(frame["as_of"].unique()).sort_values()
+        report.months = [pd.Timestamp(m).date() for m in months]
+
+    def _write_keyed(self, report: ImportReport, name: str, batch_id: int, progress) -> None:  # noqa: ANN001
+        t = self.t[name]
+        key = _KEYS[name]
+        model = _MODELS[name]
+        cols = [s.name for s in SPECS[name]]
+        frame = t.clean[cols].copy()
+        frame["batch_id"] = batch_id
+        replaced = self._replace_by_key(model.__tablename__, key, frame[key])
+        if replaced:
+            what = "stored case" if name == "collections" else "stored inspection"
+            report.notes.append(f"{name}: replaced {_n(replaced, what)}")
+        n = self._insert(model.__table__, frame, progress, name)
+        setattr(report, f"{name}_rows", n)
+
+
+def _as_raw(table: str, value: pd.DataFrame | RawTable) -> RawTable:
+    if isinstance(value, RawTable):
+        return value
+    if isinstance(value, pd.DataFrame):
+        return _raw_from_frame(value, table, table)
+    return _unreadable(table, str(table), f"{table}: expected a DataFrame or a RawTable, got {type(value).__name__}")
+
+
+def _nothing_written(report: ImportReport) -> None:
+    """Reset what a rejected or failed import reports as written (its transaction rolls back)."""
+    report.batch_id = None
+    report.loans_new = report.loans_unchanged = report.performance_rows = 0
+    report.performance_replaced = report.customers_rows = report.collections_rows = 0
+    report.inspections_rows = 0
+    report.months = []
+
+
+def _failure(report: ImportReport, exc: BaseException, stage: str) -> None:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    report.rejections.append(
+        Rejection(
+            IMPORT_FILE, None, None, None,
+            f"the import failed while {stage} and nothing was loaded ({type(exc).__name__}: {msg})",
+        )
+    )
+
+
+def load_tables(
+    conn: sa.Connection,
+    tables: dict[str, pd.DataFrame | RawTable],
+    *,
+    region_set: str,
+    currency: str,
+    username: str | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> ImportReport:
+    """Validate the tables of one import and, when nothing is rejected, write them on ``conn``.
+
+    ``tables`` maps table names (loans, performance, customers, collections, inspections) to a
+    :class:`RawTable` from :func:`read_table` or a DataFrame (its file is then called by the
+    table's name and row = position + 2). Everything is validated first and every problem is
+    reported; only an import without rejections is written. The writes happen inside the
+    caller's transaction and are never committed here: the caller commits when ``report.ok``
+    and **must roll back otherwise** (a failure while writing is reported as a rejection, and
+    what was written before it is then still in the open transaction).
+
+    ``region_set`` is fixed on the first load of a store (with ``currency``); a later load
+    naming another set is rejected. ``progress(fraction, message)`` is called at each stage
+    and per chunk of the large tables.
+    """
+    started = dt.datetime.now()
+    report = ImportReport()
+    prog = (lambda f, m: progress(max(0.0, min(1.0, f)), m)) if progress else (lambda f, m: None)
+    prog(0.0, "starting")
+
+    raws: dict[str, RawTable] = {}
+    rejects = _Rejects()
+    for name, value in tables.items():
+        if name not in SPECS:
+            rejects.add(None, Rejection(
+                IMPORT_FILE, None, None, str(name),
+                f"unknown table {name!r} (tables: {', '.join(TABLES)})",
+            ))
+            continue
+        raw = _as_raw(name, value)
+        raws[name] = raw
+        report.files[name] = raw.file
+        if raw.ignored_columns:
+            report.ignored_columns[raw.file] = list(raw.ignored_columns)
+    if not tables:
+        rejects.add(None, Rejection(IMPORT_FILE, None, None, None, f"no table given (give at least one of {', '.join(TABLES)})"))
+
+    try:
+        current = store_region_set(conn)
+        chosen = region_set
+        if current is not None and current != region_set:
+            rejects.add(None, Rejection(
+                IMPORT_FILE, None, None, region_set,
+                f"This store uses the region set '{current}'; a load naming '{region_set}' is rejected. "
+                f"Load with --region-set {current}, or start a new store (DAIHOU_DB_URL).",
+            ))
+            chosen = current  # check the rows against the store's own set
+        try:
+            rs = _resolve_region_set(chosen)
+        except (ValueError, OSError) as exc:
+            rejects.add(None, Rejection(IMPORT_FILE, None, None, chosen, str(exc)))
+            report.rejections = rejects.sorted()
+            return report
+        if current is not None:
+            currency = get_setting(conn, "currency") or currency
+
+        job = _Import(conn, raws, rs, currency, username, prog, started)
+        job.rejects = rejects
+        job.validate()
+    except Exception as exc:  # a lookup failed: the store could not be read
+        log.exception("import validation failed")
+        report.rejections = rejects.sorted()
+        _failure(report, exc, "checking the files against the store")
+        return report
+
+    report.rejections = rejects.sorted()
+    if not report.ok:
+        prog(1.0, f"rejected: {len(report.rejections):,} problem(s)")
+        return report
+
+    notes_before = len(report.notes)
+    try:
+        job.write(report)
+    except Exception as exc:
+        log.exception("import write failed")
+        del report.notes[notes_before:]  # they describe writes that are rolled back
+        _nothing_written(report)
+        _failure(report, exc, "writing")
+        return report
+    prog(1.0, "done")
+    return report
+
+
+def load_files(
+    engine: sa.Engine,
+    paths: dict[str, str | Path],
+    *,
+    region_set: str | None = None,
+    username: str | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> ImportReport:
+    """Read and load the files of one import, all or nothing.
+
+    ``paths`` maps table names (loans, performance, customers, collections, inspections) to
+    files. Every file is read (:func:`read_table`) and the whole import is validated and
+    written in ONE transaction, committed only when nothing was rejected; on any rejection or
+    error (including an unexpected database error) the transaction is rolled back and the
+    store is as it was. ``region_set`` defaults to the store's, else the configuration's.
+    """
+    prog = (lambda f, m: progress(max(0.0, min(1.0, f)), m)) if progress else (lambda f, m: None)
+    if not paths:
+        report = ImportReport()
+        report.rejections.append(
+            Rejection(IMPORT_FILE, None, None, None, f"no table given (give at least one of {', '.join(TABLES)})")
+        )
+        return report
+    raws: dict[str, RawTable | pd.DataFrame] = {}
+    items = list(paths.items())
+    for i, (name, path) in enumerate(items):
+        prog(0.1 * i / len(items), f"reading {Path(path).name}")
+        raws[name] = read_table(path, name) if name in SPECS else pd.DataFrame()
+
+    def inner(f: float, m: str) -> None:
+        prog(0.1 + 0.9 * f, m)
+
+    report: ImportReport | None = None
+    try:
+        with engine.connect() as conn:
+            with conn.begin() as tx:
+                chosen = region_set or store_region_set(conn) or settings().region_set
+                report = load_tables(
+                    conn, raws, region_set=chosen, currency=settings().currency,
+                    username=username, progress=inner,
+                )
+                if not report.ok:
+                    tx.rollback()
+    except Exception as exc:  # connecting, committing, or anything load_tables let through
+        log.exception("import failed")
+        if report is None:
+            report = ImportReport(files={k: Path(v).name for k, v in paths.items()})
+        else:
+            report.notes = [n for n in report.notes if not n.startswith(("performance ", "customers:", "collections:", "inspections:"))]
+        _failure(report, exc, "writing to the store")
+    if not report.ok:
+        _nothing_written(report)  # the transaction was rolled back
+    return report
