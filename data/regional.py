@@ -1,0 +1,260 @@
+"""Regional risk reads and wiring: the region table and the branch table of one month.
+
+SQL aggregates per (month, region or branch) in the database (``data.read.book_aggregates``
+and the collateral sums below); ``analytics.kpi`` turns the sums into KPIs and
+``analytics.regional`` adds changes and ranks. Every read takes ``conn, scope, filters``
+and builds on ``data.read.book_conditions``: a regional head sees only the regions of the
+scope and their branches, whatever the filters ask.
+
+Expected loss comes from ``data.credit.ecl_by(conn, scope, filters, by)`` (ECL by
+dimension, built elsewhere) when that function exists; until then the ``expected_loss``
+column is NaN — no loss formula is invented here (see :func:`expected_loss_by`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from analytics import regional
+from analytics.kpi import DEFAULT_POLICY, ProvisionPolicy, book_kpis
+from data import read
+from data.read import Filters, Scope, book_conditions, month_end, read_frame, scope_condition
+from data.schema import Branch, Loan, Performance
+
+__all__ = [
+    "NOT_COLLATERAL",
+    "collateral_sums",
+    "expected_loss_by",
+    "risk_kpis",
+    "regional_risk",
+    "branch_risk",
+    "shift_month",
+]
+
+P = Performance.__table__
+L = Loan.__table__
+B = Branch.__table__
+
+NOT_COLLATERAL: tuple[str, ...] = ("none", "guarantee")
+"""Collateral types that do not make a loan collateralised (a guarantee is not a pledge)."""
+
+_GROUPS = ("region_code", "branch_id")
+
+
+def shift_month(month: dt.date, k: int) -> dt.date:
+    """The last day of the month ``k`` months after ``month``'s (``k`` may be negative)."""
+    i = month.year * 12 + month.month - 1 + k
+    return month_end(dt.date(i // 12, i % 12 + 1, 1))
+
+
+def _month_filters(filters: Filters, month: dt.date) -> Filters:
+    return replace(filters, as_of=month, start=None, end=None)
+
+
+def collateral_sums(
+    conn: sa.Connection, scope: Scope, filters: Filters, by: str, months: Sequence[dt.date]
+) -> pd.DataFrame:
+    """Per month and ``by`` group, the collateralised loans' balance and collateral value.
+
+    A loan of the book is collateralised when ``loans.collateral_type`` is not in
+    :data:`NOT_COLLATERAL` (a missing type counts when a value is given) and its latest
+    collateral value — ``performance.collateral_value`` at the month, else
+    ``loans.collateral_value`` at origination — is > 0.
+
+    Returns
+    -------
+    DataFrame
+        ``as_of``, ``by``, ``collateralised_loans``, ``collateralised_balance`` (Σ balance),
+        ``collateral_value`` (Σ latest value); money as float in the store's currency.
+    """
+    if by not in _GROUPS:
+        raise ValueError(f"cannot group collateral by {by!r}; choose from {_GROUPS}")
+    value = sa.func.coalesce(P.c.collateral_value, L.c.collateral_value)
+    pledged = sa.and_(
+        sa.or_(L.c.collateral_type.is_(None), L.c.collateral_type.not_in(NOT_COLLATERAL)),
+        value > 0,
+    )
+    conds = book_conditions(scope, filters, months=False)
+    conds.append(P.c.as_of.in_(sorted({month_end(m) for m in months})))
+    keys = [P.c.as_of, P.c[by]]
+    stmt = (
+        sa.select(
+            *keys,
+            sa.func.count().filter(pledged).label("collateralised_loans"),
+            sa.cast(sa.func.coalesce(sa.func.sum(P.c.outstanding_principal).filter(pledged), 0), sa.Double).label(
+                "collateralised_balance"
+            ),
+            sa.cast(sa.func.coalesce(sa.func.sum(value).filter(pledged), 0), sa.Double).label("collateral_value"),
+        )
+        .select_from(P.join(L, L.c.loan_id == P.c.loan_id))
+        .where(*conds)
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+    return read_frame(conn, stmt)
+
+
+def expected_loss_by(
+    conn: sa.Connection, scope: Scope, filters: Filters, by: str, month: dt.date
+) -> pd.DataFrame | None:
+    """The hook for expected loss: ``data.credit.ecl_by`` at ``month`` by ``by``, if it exists.
+
+    Returns
+    -------
+    DataFrame or None
+        ``by`` and ``expected_loss`` (store currency) per group; ``None`` while
+        ``data.credit.ecl_by`` is not available, in which case the tables show NaN.
+    """
+    try:
+        from data.credit import ecl_by  # built by the credit-risk work; optional here
+    except ImportError:
+        return None
+    frame = ecl_by(conn, scope, _month_filters(filters, month), (by,))
+    if frame is None or frame.empty:
+        return pd.DataFrame({by: pd.Series(dtype=object), "expected_loss": pd.Series(dtype=float)})
+    col = next((c for c in ("expected_loss", "ecl") if c in frame.columns), None)
+    if col is None or by not in frame.columns:
+        raise ValueError(f"data.credit.ecl_by returned columns {list(frame.columns)}; need {by!r} and 'ecl'")
+    return frame.groupby(by, as_index=False)[col].sum().rename(columns={col: "expected_loss"})
+
+
+def risk_kpis(
+    conn: sa.Connection,
+    scope: Scope,
+    filters: Filters,
+    by: str,
+    months: Sequence[dt.date],
+    policy: ProvisionPolicy = DEFAULT_POLICY,
+) -> pd.DataFrame:
+    """KPIs per (month, ``by`` group) for ``months``: book KPIs, collateral, expected loss.
+
+    Returns
+    -------
+    DataFrame
+        ``analytics.kpi.book_kpis`` columns per ``as_of`` and ``by``, plus
+        ``collateralised_loans``, ``collateralised_balance``, ``collateral_value``,
+        ``collateral_coverage`` and ``expected_loss`` (NaN without ``data.credit.ecl_by``).
+    """
+    wanted = sorted({month_end(m) for m in months})
+    aggs = [read.book_aggregates(conn, scope, _month_filters(filters, m), (by,)) for m in wanted]
+    aggs = [a for a in aggs if not a.empty]
+    if not aggs:
+        return pd.DataFrame(columns=["as_of", by, "balance", "loans"])
+    kpis = book_kpis(pd.concat(aggs, ignore_index=True), policy)
+    coll = collateral_sums(conn, scope, filters, by, wanted)
+    kpis = kpis.merge(coll, on=["as_of", by], how="left")
+    for c in ("collateralised_loans", "collateralised_balance", "collateral_value"):
+        kpis[c] = kpis[c].fillna(0)
+    kpis["collateralised_loans"] = kpis["collateralised_loans"].astype(np.int64)
+    kpis["collateral_coverage"] = regional.collateral_coverage(kpis)
+    losses = []
+    for m in kpis["as_of"].unique():
+        el = expected_loss_by(conn, scope, filters, by, m)
+        if el is None:
+            break
+        losses.append(el.assign(as_of=m))
+    if losses:
+        kpis = kpis.merge(pd.concat(losses, ignore_index=True), on=["as_of", by], how="left")
+    else:
+        kpis["expected_loss"] = np.nan
+    return kpis
+
+
+def _latest_month(conn: sa.Connection, scope: Scope, filters: Filters) -> dt.date | None:
+    months = read.stored_months(conn, scope, replace(filters, as_of=None))
+    return months[-1] if months else None
+
+
+def _table(
+    conn: sa.Connection,
+    scope: Scope,
+    filters: Filters,
+    by: str,
+    as_of: dt.date | None,
+    rank_by: str,
+    policy: ProvisionPolicy,
+) -> pd.DataFrame:
+    month = month_end(as_of) if as_of is not None else (
+        month_end(filters.as_of) if filters.as_of is not None else _latest_month(conn, scope, filters)
+    )
+    if month is None:
+        return pd.DataFrame(columns=[by, "as_of", "balance", "loans", "rank"])
+    prev, yago = shift_month(month, -1), shift_month(month, -12)
+    kpis = risk_kpis(conn, scope, filters, by, [month, prev, yago], policy)
+    if kpis.empty:
+        return pd.DataFrame(columns=[by, "as_of", "balance", "loans", "rank"])
+    return regional.risk_table(kpis, by, month, previous=prev, year_ago=yago, rank_by=rank_by)
+
+
+def regional_risk(
+    conn: sa.Connection,
+    scope: Scope,
+    filters: Filters,
+    as_of: dt.date | None = None,
+    *,
+    rank_by: str = regional.DEFAULT_RANK_BY,
+    policy: ProvisionPolicy = DEFAULT_POLICY,
+) -> pd.DataFrame:
+    """The regional risk table at one month, with changes versus m-1 and m-12 and a rank.
+
+    Parameters
+    ----------
+    as_of : date, optional
+        Any day of the month; default ``filters.as_of``, else the latest stored month in
+        scope (not after ``filters.end``).
+    rank_by : str
+        The metric ranked, 1 = worst (default 30+ DPD overdue rate by balance).
+
+    Returns
+    -------
+    DataFrame
+        One row per region with a book at the month (in scope, under the filters), sorted
+        by rank: ``region_code``, ``name_zh``, ``short_zh``, ``name_en`` (from the regions
+        table), ``as_of``, the ``risk_kpis`` columns, ``<metric>_mom``/``<metric>_yoy`` and
+        ``rank``; see ``analytics.regional.risk_table``.
+    """
+    table = _table(conn, scope, filters, "region_code", as_of, rank_by, policy)
+    names = read.regions_frame(conn, scope)
+    out = table.merge(names, on="region_code", how="left")
+    lead = ["region_code", "name_zh", "short_zh", "name_en"]
+    out = out[lead + [c for c in out.columns if c not in lead]]
+    out.attrs.update(table.attrs)
+    return out
+
+
+def branch_risk(
+    conn: sa.Connection,
+    scope: Scope,
+    filters: Filters,
+    region_code: str,
+    as_of: dt.date | None = None,
+    *,
+    rank_by: str = regional.DEFAULT_RANK_BY,
+    policy: ProvisionPolicy = DEFAULT_POLICY,
+) -> pd.DataFrame:
+    """The branch risk table of one region at one month (as :func:`regional_risk`).
+
+    Empty when ``region_code`` is outside the scope. Columns: ``branch_id``,
+    ``branch_name`` (branches table), ``region_code``, then those of :func:`regional_risk`.
+    Loans without a branch form one row with ``branch_id`` missing.
+    """
+    f = replace(filters, regions=(region_code,))
+    if not scope.allows(region_code) or (filters.regions and region_code not in filters.regions):
+        return pd.DataFrame(columns=["branch_id", "branch_name", "region_code", "as_of", "balance", "loans", "rank"])
+    table = _table(conn, scope, f, "branch_id", as_of, rank_by, policy)
+    stmt = sa.select(B.c.branch_id, B.c.name.label("branch_name")).where(
+        scope_condition(scope, B.c.region_code), B.c.region_code == region_code
+    )
+    names = read_frame(conn, stmt)
+    out = table.merge(names, on="branch_id", how="left")
+    out.insert(2, "region_code", region_code)
+    lead = ["branch_id", "branch_name", "region_code"]
+    out = out[lead + [c for c in out.columns if c not in lead]]
+    out.attrs.update(table.attrs)
+    return out
