@@ -39,8 +39,8 @@ The model
 =========
 * **Provinces**: all 31 mainland provinces, loans weighted by GDP (a floor of 0.6 % each);
   risk multipliers: :data:`BAD_PROVINCES` (the northeast and Gansu, 2.2-2.8x base),
-  :data:`IMPROVING_PROVINCES` (Sichuan, Guizhou, Guangxi: 1.8-2.0x at the window's start
-  falling linearly to 0.8x at its end), :data:`GOOD_PROVINCES` (Beijing, Shanghai and the
+  :data:`IMPROVING_PROVINCES` (Sichuan, Guizhou, Guangxi: 2.2-2.4x at the window's start
+  falling linearly to 0.6x at three quarters of it), :data:`GOOD_PROVINCES` (Beijing, Shanghai and the
   rich coast, 0.7-0.85x), the rest 0.9-1.15x. 2-8 branches per province
   (``BR440000-03``), a few of them lax (late inspections, hidden NPLs).
 * **Products** (:data:`PRODUCT_SPECS`): mortgage, consumer, business (sme / corporate),
@@ -256,9 +256,10 @@ _PROVINCE_GDP = {
 BAD_PROVINCES: dict[str, float] = {"230000": 2.8, "220000": 2.4, "210000": 2.2, "620000": 2.3}
 """Visibly worse provinces: Heilongjiang, Jilin, Liaoning, Gansu (risk multiplier)."""
 IMPROVING_PROVINCES: dict[str, tuple[float, float]] = {
-    "510000": (1.8, 0.8), "520000": (2.0, 0.8), "450000": (1.8, 0.8),
+    "510000": (2.2, 0.6), "520000": (2.4, 0.6), "450000": (2.2, 0.6),
 }
-"""Sichuan, Guizhou, Guangxi: risk multiplier falling linearly (start, end of window)."""
+"""Sichuan, Guizhou, Guangxi: risk multiplier falling linearly from the first value (window
+start and before) to the second, reached at 75 % of the window and kept after."""
 GOOD_PROVINCES: dict[str, float] = {
     "110000": 0.75, "310000": 0.70, "330000": 0.80, "320000": 0.85, "440000": 0.85,
 }
@@ -470,7 +471,7 @@ def _config() -> _Config:
 def _province_risk(cfg: _Config, t: np.ndarray, n_months: int) -> np.ndarray:
     """Risk multiplier per (month, province): shape (len(t), 31)."""
     t = np.asarray(t, dtype=float)[:, None]
-    frac = np.clip(t / max(n_months - 1, 1), 0.0, 1.0)
+    frac = np.clip(t / max(0.75 * (n_months - 1), 1), 0.0, 1.0)
     imp = cfg.improve_from + (cfg.improve_to - cfg.improve_from) * frac
     return np.where(cfg.improving[None, :], imp, cfg.risk_static[None, :])
 
@@ -645,9 +646,8 @@ def _draw_block(seed: int, block: int, n: int, n_months: int, w0: np.datetime64)
     insp_u = rng.random((n, 4))  # first inspection: outcome, delay, result, spare
     J_r = n_months // 3 + 3
     routine_u = rng.random((n, J_r, 3))
-    # every monthly uniform, month-major: (T, n, K), and score noise (T, n)
-    U = rng.random((T, n, _K_UNIFORMS), dtype=np.float32)
-    Z = rng.standard_normal((T, n), dtype=np.float32)
+    # The monthly uniforms (T, K, n) and score noise (T, n) are drawn next from ``rng``, by
+    # _fill_monthly, straight into the chunk's arrays.
 
     return dict(
         J=J, k=k, cust_seg=cust_seg, cust_prov=cust_prov, cust_branch=cust_branch, cust_ind=cust_ind,
@@ -657,8 +657,15 @@ def _draw_block(seed: int, block: int, n: int, n_months: int, w0: np.datetime64)
         product=product, term=term, d=d, day=day, orig_score=orig_score, rate=rate,
         principal=principal, ctype=ctype, cval=cval, cval_idio=cval_idio, purpose_u=purpose_u,
         frailty=frailty, drift=drift, hider_u=hider_u, watch_u=watch_u, insp_u=insp_u,
-        routine_u=routine_u, U=U, Z=Z,
+        routine_u=routine_u, rng=rng, T=T,
     )
+
+
+def _fill_monthly(block: dict, U: np.ndarray, Z: np.ndarray, lo: int, hi: int) -> None:
+    """Draw a block's monthly uniforms and score noise into ``U[:, :, lo:hi]``, ``Z[:, lo:hi]``."""
+    rng, T, n = block.pop("rng"), block["T"], hi - lo
+    U[:, :, lo:hi] = rng.random((T, _K_UNIFORMS, n), dtype=np.float32)
+    Z[:, lo:hi] = rng.standard_normal((T, n), dtype=np.float32)
 
 
 # ---------------------------------------------------------------------------------------
@@ -815,8 +822,12 @@ def _chunk(seed: int, n_loans: int, n_months: int, w0: np.datetime64, first_bloc
         "watch_u", "insp_u", "routine_u")}
     cust_global = np.concatenate([s + b["cust_of"] for b, s in zip(blocks, starts)])
     cust_dr = np.concatenate([b["cust_dr"][b["cust_of"]] for b in blocks])
-    U = _concat_blocks(blocks, "U", axis=1)
-    Z = _concat_blocks(blocks, "Z", axis=1)
+    U = np.empty((T, _K_UNIFORMS, n), dtype=np.float32)  # month, channel, loan
+    Z = np.empty((T, n), dtype=np.float32)
+    pos = 0
+    for b, size in zip(blocks, sizes):
+        _fill_monthly(b, U, Z, pos, pos + size)
+        pos += size
     customers = _customers_frame(blocks, starts, end_day)
     del blocks
 
@@ -852,7 +863,7 @@ def _chunk(seed: int, n_loans: int, n_months: int, w0: np.datetime64, first_bloc
     t0 = np.maximum(d, -BURN_IN)
     k0 = np.clip(t0 - 1 - d, 0, None)  # scheduled payments made before t0
     B = np.where(d < t0, _sched_balance(principal, r, term, k0), principal)
-    B = B * np.where(d < t0, 1.0 - 0.15 * U[0, :, _U_PARTIAL] * np.minimum(k0 / term, 1.0), 1.0)
+    B = B * np.where(d < t0, 1.0 - 0.15 * U[0, _U_PARTIAL] * np.minimum(k0 / term, 1.0), 1.0)
     c = np.zeros(n, dtype=np.int64)
     D = np.zeros(n, dtype=bool)
     dage = np.zeros(n, dtype=np.int64)
@@ -905,13 +916,13 @@ def _chunk(seed: int, n_loans: int, n_months: int, w0: np.datetime64, first_bloc
         season = (0.35 + 0.65 * np.minimum(np.maximum(mob, 0) / 6.0, 1.0)) * np.where(mob > 60, 0.75, 1.0)
         prisk = prisk_t[ti][prov]
         haz = static * prisk * (1.0 + 1.3 * sh * ind_macro) * season
-        ud = u[:, _U_DISTRESS]
+        ud = u[_U_DISTRESS]
         exit_ = D & (c == 0) & (ud < _DISTRESS_EXIT * (1 - 0.4 * sh))
         onset = paym & ~D & (c == 0) & (ud < haz)
         dage = np.where(D & ~exit_, dage + 1, 0)
         D = (D & ~exit_) | onset
         # -- delinquency transitions -------------------------------------------------------
-        ut = u[:, _U_TRANS]
+        ut = u[_U_TRANS]
         c_prev = c
         miss_p = np.where(D, _MISS_BY_DISTRESS_AGE[np.minimum(dage, 5)], _A_TECH[product] * np.sqrt(prisk))
         cur = paym & (c_prev == 0)
@@ -929,8 +940,9 @@ def _chunk(seed: int, n_loans: int, n_months: int, w0: np.datetime64, first_bloc
         roll = dq & ~cure & (ut < cure_p + roll_p)
         stay = dq & ~cure & ~roll
         past_mat = t > mat
-        roll = roll | (stay & past_mat)
-        stay = stay & ~past_mat
+        at_mat = t >= mat  # from the last instalment on, one instalment would be the whole balance
+        roll = roll | (stay & at_mat)
+        stay = stay & ~at_mat
         c = np.where(miss | roll, c_prev + 1, np.where(cure, 0, c_prev))
         D = D | (roll & (c >= 2))
         # -- payments ----------------------------------------------------------------------
@@ -948,8 +960,8 @@ def _chunk(seed: int, n_loans: int, n_months: int, w0: np.datetime64, first_bloc
         B = B - ppaid
         # prepayments (not during burn-in)
         if not burn:
-            full = cur & ~miss & (u[:, _U_PREPAY] < _A_PREPAY[product] * (1 - 0.3 * sh)) & (B > 0)
-            up = u[:, _U_PARTIAL]
+            full = cur & ~miss & (u[_U_PREPAY] < _A_PREPAY[product] * (1 - 0.3 * sh)) & (B > 0)
+            up = u[_U_PARTIAL]
             part = cur & ~miss & ~full & (up < 0.008)
             extra = np.where(part, B * (0.1 + 0.3 * up / 0.008), 0.0)
             extra = np.where(full, B, extra)
@@ -957,9 +969,10 @@ def _chunk(seed: int, n_loans: int, n_months: int, w0: np.datetime64, first_bloc
             B = B - extra
         B = np.where(B < 0.005, 0.0, B)
         closing = act & (B <= 0.0) & (t > d)
+        c = np.where(closing, 0, c)  # a loan paid off owes no arrears
         # -- write-off (from 181+ DPD) -----------------------------------------------------
         wo_p = _A_WRITEOFF[product] * np.where(c >= 13, 2.0, 1.0)
-        wo = act & ~closing & (c >= 7) & (u[:, _U_WRITEOFF] < wo_p)
+        wo = act & ~closing & (c >= 7) & (u[_U_WRITEOFF] < wo_p)
         if burn:  # seasoned history: the survivors restructure instead of leaving the book
             c = np.where(wo, 0, c)
             D = D & ~wo
@@ -988,7 +1001,7 @@ def _chunk(seed: int, n_loans: int, n_months: int, w0: np.datetime64, first_bloc
         # -- write-off bookkeeping and recoveries ---------------------------------------------
         post = (status == 2) & (wo_age < 6)
         wo_age = np.where(post, wo_age + 1, wo_age)
-        got = post & (u[:, _U_RECOVERY] < 0.75)
+        got = post & (u[_U_RECOVERY] < 0.75)
         rec = np.where(got, R_total * rec_w[np.clip(wo_age - 1, 0, 5)], 0.0)
         rec = np.minimum(rec, np.maximum(W - rec_cum, 0.0))
         rec_cum = rec_cum + rec
@@ -1000,7 +1013,7 @@ def _chunk(seed: int, n_loans: int, n_months: int, w0: np.datetime64, first_bloc
                  np.isin(ctype, (_C_EQ, _C_INV, _C_REC))],
                 [0.9 * cval_now * 0.75 / ww, 0.6 * cval_now / ww, 0.95 * cval_now / ww,
                  np.full(n, 0.45), 0.35 * cval_now / ww],
-                default=0.06 + 0.12 * u[:, _U_RECOVERY],
+                default=0.06 + 0.12 * u[_U_RECOVERY],
             )
             rr = np.nan_to_num(rr, nan=0.1) * np.where(case_open, _AGENCY_QUALITY[case_agency], 1.0)
             R_total = np.where(wo, B * np.clip(rr, 0.0, 0.98), R_total)
@@ -1010,7 +1023,7 @@ def _chunk(seed: int, n_loans: int, n_months: int, w0: np.datetime64, first_bloc
             me = _month_end(w0, t)
             opening = act & (c >= 2) & ~case_open
             if opening.any():
-                ua = u[:, _U_AGENCY]
+                ua = u[_U_AGENCY]
                 case_open = case_open | opening
                 case_n = case_n + opening
                 case_opened = np.where(opening, me - (dpd_now - 31).astype("timedelta64[D]"), case_opened)
@@ -1033,7 +1046,7 @@ def _chunk(seed: int, n_loans: int, n_months: int, w0: np.datetime64, first_bloc
             case_due = np.where(in_coll & (case_maxc >= 7), np.maximum(case_due, B + ppaid), case_due)
             case_rec = np.where(in_coll & (c_prev >= 2), case_rec + ppaid + ipaid, case_rec)
             case_rec = np.where(case_open & (status == 2), case_rec + rec, case_rec)
-            case_compl = case_compl + (live_case & (u[:, _U_COMPLAINT] < _AGENCY_COMPLAINT[case_agency]))
+            case_compl = case_compl + (live_case & (u[_U_COMPLAINT] < _AGENCY_COMPLAINT[case_agency]))
             # a written-off loan's case stays open through the recovery months (核销后清收)
             hold_now = wo & case_open
             case_hold = case_hold | hold_now
@@ -1042,7 +1055,7 @@ def _chunk(seed: int, n_loans: int, n_months: int, w0: np.datetime64, first_bloc
             )
             if closing_case.any():
                 idx = np.nonzero(closing_case)[0]
-                back = (u[idx, _U_COMPLAINT] * 20).astype(np.int64)
+                back = (u[_U_COMPLAINT, idx] * 20).astype(np.int64)
                 closed_on = np.maximum(me - back.astype("timedelta64[D]"), case_opened[idx])
                 closed_on = np.where(wo[idx] | (status[idx] == 2), me, closed_on)
                 closed_cases.append(
@@ -1055,7 +1068,7 @@ def _chunk(seed: int, n_loans: int, n_months: int, w0: np.datetime64, first_bloc
             turning = act & (c >= 3) & ~special_done
             if turning.any():
                 ti_s = np.nonzero(turning)[0]
-                specials.append((ti_s, np.full(ti_s.size, t), u[ti_s, _U_SPECIAL].astype(float)))
+                specials.append((ti_s, np.full(ti_s.size, t), u[_U_SPECIAL, ti_s].astype(float)))
             special_done = np.where(c == 0, False, special_done | turning)
         # -- watch list (reported worse than the floor) ------------------------------------
         watch_until = np.where(cure & (c_prev >= 3) & watcher, t + 6, watch_until)
