@@ -102,9 +102,9 @@ def exception_counts(conn: sa.Connection, scope: Scope, filters: Filters) -> pd.
         sa.select(
             P.c.as_of,
             sa.func.count().label("loans"),
-            sa.cast(sa.func.coalesce(sa.func.sum(bal), 0), sa.Float).label("balance"),
+            sa.cast(sa.func.coalesce(sa.func.sum(bal), 0), sa.Double).label("balance"),
             sa.func.count().filter(exc).label("loans_exceptions"),
-            sa.cast(sa.func.coalesce(sa.func.sum(bal).filter(exc), 0), sa.Float).label("balance_exceptions"),
+            sa.cast(sa.func.coalesce(sa.func.sum(bal).filter(exc), 0), sa.Double).label("balance_exceptions"),
         )
         .where(*book_conditions(scope, filters))
         .group_by(P.c.as_of)

@@ -205,7 +205,7 @@ def transition_sums(
         sa.select(
             *keys,
             sa.func.count().label("loans"),
-            sa.cast(sa.func.coalesce(sa.func.sum(p0.c.outstanding_principal), 0), sa.Float).label("balance"),
+            sa.cast(sa.func.coalesce(sa.func.sum(p0.c.outstanding_principal), 0), sa.Double).label("balance"),
         )
         .select_from(p0.outerjoin(p1, sa.and_(p1.c.loan_id == p0.c.loan_id, p1.c.as_of == to_month)))
         .where(*book_conditions(scope, filters, table=p0, months=False), month_cond)
@@ -250,7 +250,7 @@ def bucket_counts(conn: sa.Connection, scope: Scope, filters: Filters, by: Seque
         sa.select(
             *keys,
             sa.func.count().label("loans"),
-            sa.cast(sa.func.coalesce(sa.func.sum(P.c.outstanding_principal), 0), sa.Float).label("balance"),
+            sa.cast(sa.func.coalesce(sa.func.sum(P.c.outstanding_principal), 0), sa.Double).label("balance"),
         )
         .where(*book_conditions(scope, filters))
         .group_by(*keys)
@@ -357,7 +357,7 @@ def vintage_inputs(
         sa.select(
             cl.c.cohort,
             sa.func.count().label("loans"),
-            sa.cast(sa.func.sum(cl.c.principal), sa.Float).label("principal"),
+            sa.cast(sa.func.sum(cl.c.principal), sa.Double).label("principal"),
         ).group_by(cl.c.cohort),
     )
     bal = P.c.outstanding_principal
@@ -368,7 +368,7 @@ def vintage_inputs(
             P.c.as_of,
             sa.func.count().label("rows"),
             sa.cast(
-                sa.func.coalesce(sa.func.sum(bal).filter(P.c.status == "active", P.c.dpd > 30), 0), sa.Float
+                sa.func.coalesce(sa.func.sum(bal).filter(P.c.status == "active", P.c.dpd > 30), 0), sa.Double
             ).label("balance_dpd_gt_30"),
         )
         .select_from(P.join(cl, cl.c.loan_id == P.c.loan_id))
@@ -429,7 +429,7 @@ def loan_list(
     :func:`drill_down` and ``data.classification``.
     """
     total = sa.func.count().over().label("_total")
-    balance = sa.cast(perf.c.outstanding_principal, sa.Float)
+    balance = sa.cast(perf.c.outstanding_principal, sa.Double)
     join = L.outerjoin(perf, perf.c.loan_id == L.c.loan_id) if outer else L.join(perf, perf.c.loan_id == L.c.loan_id)
     stmt = (
         sa.select(

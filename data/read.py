@@ -151,7 +151,8 @@ def stored_months(conn: sa.Connection, scope: Scope, filters: Filters | None = N
 
 
 def _money(expr: sa.ColumnElement) -> sa.ColumnElement:
-    return sa.cast(sa.func.coalesce(expr, 0), sa.Float)
+    """Money as DOUBLE PRECISION (sa.Float is 32-bit REAL on DuckDB), 0 when NULL."""
+    return sa.cast(sa.func.coalesce(expr, 0), sa.Double)
 
 
 def book_aggregates(

@@ -26,7 +26,7 @@ from decimal import Decimal
 from sqlalchemy import (
     Date,
     DateTime,
-    Float,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -129,7 +129,7 @@ class Customer(Base):
     industry: Mapped[str | None] = mapped_column(String(64))
     annual_income: Mapped[Decimal | None] = mapped_column(Money)
     """Annual income, store currency."""
-    debt_ratio: Mapped[float | None] = mapped_column(Float)
+    debt_ratio: Mapped[float | None] = mapped_column(Double)
     """Debt service to income, a fraction."""
     batch_id: Mapped[int | None] = mapped_column(Integer)
 
@@ -149,7 +149,7 @@ class Loan(Base):
     maturity_date: Mapped[dt.date] = mapped_column(Date)
     principal: Mapped[Decimal] = mapped_column(Money)
     """Principal at disbursement, store currency, > 0."""
-    interest_rate: Mapped[float] = mapped_column(Float)
+    interest_rate: Mapped[float] = mapped_column(Double)
     """Annual contract rate, a fraction in [0, 1)."""
     origination_score: Mapped[int | None] = mapped_column(Integer)
     collateral_type: Mapped[str | None] = mapped_column(String(32))

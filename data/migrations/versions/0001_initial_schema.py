@@ -64,7 +64,7 @@ def upgrade() -> None:
     sa.Column('segment', sa.String(length=16), nullable=True),
     sa.Column('industry', sa.String(length=64), nullable=True),
     sa.Column('annual_income', sa.Numeric(precision=18, scale=2), nullable=True),
-    sa.Column('debt_ratio', sa.Float(), nullable=True),
+    sa.Column('debt_ratio', sa.Double(), nullable=True),
     sa.Column('batch_id', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_customers'))
     )
@@ -107,7 +107,7 @@ def upgrade() -> None:
     sa.Column('disbursement_date', sa.Date(), nullable=False),
     sa.Column('maturity_date', sa.Date(), nullable=False),
     sa.Column('principal', sa.Numeric(precision=18, scale=2), nullable=False),
-    sa.Column('interest_rate', sa.Float(), nullable=False),
+    sa.Column('interest_rate', sa.Double(), nullable=False),
     sa.Column('origination_score', sa.Integer(), nullable=True),
     sa.Column('collateral_type', sa.String(length=32), nullable=True),
     sa.Column('collateral_value', sa.Numeric(precision=18, scale=2), nullable=True),
