@@ -186,7 +186,7 @@ def histogram_quantiles(values: np.ndarray, counts: np.ndarray, probs: Sequence[
     -------
     array or None
         The linear-method quantiles (Hyndman & Fan 7, numpy's default), computed with
-        numpy's own arithmetic (virtual index n·q + (1 − q) − 1, the two-sided lerp), so the
+        numpy's own arithmetic (virtual index (n − 1)·q, the two-sided lerp), so the
         edges are bit-for-bit numpy's; ``None`` when there are no loans.
     """
     v = np.asarray(values, dtype=float)
@@ -195,11 +195,15 @@ def histogram_quantiles(values: np.ndarray, counts: np.ndarray, probs: Sequence[
     if n == 0:
         return None
     q = np.asarray(probs, dtype=float)
-    virtual = n * q + (1 + q * (1 - 1 - 1)) - 1
+    virtual = (n - 1) * q
     prev = np.floor(virtual)
     gamma = virtual - prev
-    prev_i = np.clip(prev.astype(np.int64), 0, n - 1)
-    next_i = np.clip(prev_i + 1, 0, n - 1)
+    prev_i = prev.astype(np.int64)
+    next_i = prev_i + 1
+    above = virtual >= n - 1
+    prev_i[above], next_i[above] = n - 1, n - 1
+    below = virtual < 0
+    prev_i[below], next_i[below] = 0, 0
     cum = np.cumsum(c)
     a = v[np.searchsorted(cum, prev_i, side="right")]
     b = v[np.searchsorted(cum, next_i, side="right")]
@@ -511,7 +515,7 @@ def ks_auc(scores: np.ndarray, bad: np.ndarray, good: np.ndarray) -> tuple[float
     Parameters
     ----------
     scores : array
-        Distinct scores (any order).
+        Scores (any order; repeated scores are added up).
     bad, good : array
         Number of bad and of good loans at each score.
 
@@ -523,9 +527,9 @@ def ks_auc(scores: np.ndarray, bad: np.ndarray, good: np.ndarray) -> tuple[float
         AUC of −score. Both NaN without bad or without good loans.
     """
     s = np.asarray(scores, dtype=float)
-    order = np.argsort(s, kind="stable")
-    b = np.asarray(bad, dtype=float)[order]
-    g = np.asarray(good, dtype=float)[order]
+    uniq, inv = np.unique(s, return_inverse=True)  # ascending distinct scores
+    b = np.bincount(inv, weights=np.asarray(bad, dtype=float), minlength=len(uniq))
+    g = np.bincount(inv, weights=np.asarray(good, dtype=float), minlength=len(uniq))
     nb, ng = b.sum(), g.sum()
     if nb <= 0 or ng <= 0:
         return float("nan"), float("nan")
