@@ -1,0 +1,174 @@
+"""IFRS 9 stages, LGD and ECL against small books computed by hand; ECL from the store."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from analytics.ecl import EclConfig, assign_stage, ecl_summary, horizon_pd, lgd, lifetime_pd, loan_ecl, secured_mask
+from data.credit import ecl_by, loan_ecl as store_loan_ecl
+from data.read import Filters, Scope
+from tests.test_pd_model import FEB, PD_CURRENT, _private_cache, chain_store  # noqa: F401  (shared fixtures)
+
+
+def test_stage_by_dpd_and_npl_class():
+    dpd = [0, 30, 31, 90, 91, 0, 45, 0]
+    cls = ["normal", "special_mention", "special_mention", "special_mention", "substandard", "doubtful", "normal", "loss"]
+    assert list(assign_stage(dpd, cls)) == [1, 1, 2, 2, 3, 3, 2, 3]
+
+
+def test_lgd_with_and_without_collateral():
+    balance = [100, 100, 100, 100, 100, 100, 100, 100, 100]
+    value = [200, 100, 100, 50, 500, 0, np.nan, 100, 100]
+    ctype = ["real_estate", "real_estate", "vehicle", "deposit", "none", "real_estate", "real_estate", None, "guarantee"]
+    product = ["mortgage", "mortgage", "auto", "business", "consumer", "consumer", "credit_card", "credit_card", "business"]
+    got = lgd(balance, value, ctype, product)
+    expected = [
+        0.10,  # 200 × (1 − 0.40) = 120 covers 100: LGD 0, floored at 10 %
+        0.40,  # 100 − 100 × 0.60 = 40
+        0.40,  # vehicles: same 40 % haircut
+        0.50,  # cash deposit, no haircut: 100 − 50 = 50
+        0.45,  # collateral type none: unsecured consumer
+        0.45,  # real estate worth 0 is no collateral
+        0.75,  # value missing: unsecured credit card
+        0.75,  # no collateral type: unsecured credit card
+        0.50,  # guarantee: 100 − 100 × 0.50 = 50
+    ]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_lgd_house_price_shock_moves_real_estate_only():
+    got = lgd([100, 100, 100], [200, 100, 100], ["real_estate", "real_estate", "vehicle"], ["mortgage"] * 3,
+              house_price_shock=-0.30)
+    # 200 × 0.70 × 0.60 = 84 → 16; 100 × 0.70 × 0.60 = 42 → 58; the vehicle keeps 60 → 40
+    np.testing.assert_allclose(got, [0.16, 0.58, 0.40], rtol=0, atol=1e-12)
+
+
+def test_lgd_floor_and_haircut_are_configurable():
+    cfg = EclConfig(haircuts=(("real_estate", 0.50),), lgd_floor=0.20, default_unsecured_lgd=0.60, unsecured_lgd=())
+    got = lgd([100, 100, 100], [300, 150, 0], ["real_estate", "real_estate", "none"], ["mortgage", "mortgage", "credit_card"], cfg)
+    # 300 × 0.5 = 150 ≥ 100 → floor 0.20; 150 × 0.5 = 75 → 0.25; unsecured default 0.60
+    np.testing.assert_allclose(got, [0.20, 0.25, 0.60], rtol=0, atol=1e-12)
+
+
+def test_config_rejects_a_fraction_outside_0_1():
+    with pytest.raises(ValueError, match="lgd_floor"):
+        EclConfig(lgd_floor=1.5)
+
+
+def test_secured_mask():
+    assert list(secured_mask(["real_estate", "none", None, "NONE", "vehicle"], [1, 1, 1, 1, 0])) == [True, False, False, False, False]
+
+
+def test_horizon_and_lifetime_pd():
+    # 1 − 0.81^(24/12) = 0.3439; 1 − 0.81^(6/12) = 0.1; 12 months gives the 12-month PD back
+    np.testing.assert_allclose(lifetime_pd([0.19, 0.19, 0.19], [24, 6, 12]), [0.3439, 0.1, 0.19], atol=1e-12)
+    # remaining term 0 or negative counts as 1 month: 1 − 0.81^(1/12)
+    np.testing.assert_allclose(lifetime_pd([0.19, 0.19], [0, -5]), [0.01740680614731016] * 2, atol=1e-12)
+    np.testing.assert_allclose(horizon_pd([0.0, 1.0], [24, 24]), [0.0, 1.0])
+
+
+def _book() -> pd.DataFrame:
+    return pd.DataFrame({
+        "loan_id": ["A", "B", "C", "D", "E"],
+        "region_code": ["440000", "440000", "110000", "110000", "440000"],
+        "balance": [1000.0, 2000.0, 1000.0, 500.0, 400.0],
+        "dpd": [0, 10, 45, 120, 0],
+        "classification": ["normal", "special_mention", "special_mention", "substandard", "doubtful"],
+        "pd_12m": [0.19, 0.19, 0.19, 1.0, 1.0],
+        "remaining_months": [24, 6, 24, 10, 30],
+        "collateral_type": ["none", "real_estate", None, None, "real_estate"],
+        "collateral_value": [np.nan, 2500.0, np.nan, np.nan, 1000.0],
+        "product": ["consumer", "mortgage", "credit_card", "consumer", "mortgage"],
+    })
+
+
+def test_loan_ecl_small_book_by_hand():
+    out = loan_ecl(_book())
+    assert list(out["stage"]) == [1, 1, 2, 3, 3]
+    # A: stage 1, 12-month PD 0.19; B: stage 1 with 6 months left: 1 − 0.81^0.5 = 0.1;
+    # C: stage 2, lifetime over 24 months: 1 − 0.81² = 0.3439; D, E: stage 3, PD 1
+    np.testing.assert_allclose(out["pd_used"], [0.19, 0.1, 0.3439, 1.0, 1.0], atol=1e-12)
+    # B: 2000 − 2500 × 0.6 = 500 → 0.25; E: 1000 × 0.6 = 600 ≥ 400 → floor 0.10
+    np.testing.assert_allclose(out["lgd"], [0.45, 0.25, 0.75, 0.45, 0.10], atol=1e-12)
+    # 0.19 × 0.45 × 1000; 0.1 × 0.25 × 2000; 0.3439 × 0.75 × 1000; 0.45 × 500; 0.10 × 400
+    np.testing.assert_allclose(out["ecl"], [85.5, 50.0, 257.925, 225.0, 40.0], atol=1e-9)
+    assert list(out["ead"]) == [1000.0, 2000.0, 1000.0, 500.0, 400.0]
+
+
+def test_ecl_summary_by_stage_and_region():
+    summary = ecl_summary(loan_ecl(_book()))
+    expected = pd.DataFrame({
+        "stage": np.array([1, 2, 3], dtype=np.int8),
+        "loans": [2, 1, 2],
+        "balance": [3000.0, 1000.0, 900.0],
+        "ecl": [135.5, 257.925, 265.0],
+        "coverage": [135.5 / 3000, 257.925 / 1000, 265.0 / 900],
+    })
+    assert_frame_equal(summary, expected, check_exact=False, rtol=1e-12)
+    by_region = ecl_summary(loan_ecl(_book()), by=["region_code"])
+    assert list(zip(by_region["region_code"], by_region["stage"])) == [("110000", 2), ("110000", 3), ("440000", 1), ("440000", 3)]
+    np.testing.assert_allclose(by_region["ecl"], [257.925, 225.0, 135.5, 40.0])
+
+
+def test_missing_pd_gives_missing_ecl_except_in_stage_3():
+    book = _book()
+    book["pd_12m"] = np.nan
+    out = loan_ecl(book)
+    assert out["ecl"].iloc[:3].isna().all()
+    np.testing.assert_allclose(out["ecl"].iloc[3:], [225.0, 40.0])
+    assert np.isnan(ecl_summary(out).loc[lambda d: d["stage"] == 1, "ecl"].iloc[0])
+
+
+def test_missing_column_is_named():
+    with pytest.raises(ValueError, match=r"loan_ecl: frame is missing column\(s\) \['pd_12m'\]"):
+        loan_ecl(_book().drop(columns="pd_12m"))
+
+
+def test_empty_book():
+    out = loan_ecl(_book().iloc[:0])
+    assert out.empty and "ecl" in out.columns
+    assert ecl_summary(out).empty
+
+
+def test_one_loan():
+    out = loan_ecl(_book().iloc[:1])
+    assert ecl_summary(out)[["loans", "balance", "ecl"]].to_dict("records") == [{"loans": 1, "balance": 1000.0, "ecl": pytest.approx(85.5)}]
+
+
+# --- from the store (both back ends) ---------------------------------------------------------
+
+
+def test_ecl_by_stage_from_store(chain_store):
+    """The chain store's PDs (tests/test_pd_model.py) give ECLs computable by hand."""
+    with chain_store.connect() as c:
+        by_stage = ecl_by(c, Scope.all(), Filters(), as_of=FEB)
+        loans = store_loan_ecl(c, Scope.all(), Filters(as_of=FEB))
+    # L1 consumer current, PD 4095/8192, 24 months left, LGD 45 %, 1000;
+    # L6 mortgage current, PD 0; L2 consumer 31-60 DPD, PD 1 (lifetime 1), 45 % of 2000;
+    # L5 substandard, PD 1, 45 % of 500.
+    l1 = PD_CURRENT * 0.45 * 1000
+    assert by_stage["stage"].tolist() == [1, 2, 3]
+    assert by_stage["loans"].tolist() == [2, 1, 1]
+    np.testing.assert_allclose(by_stage["balance"], [3000.0, 2000.0, 500.0])
+    np.testing.assert_allclose(by_stage["ecl"], [l1, 900.0, 225.0], rtol=1e-12)
+    ecl = dict(zip(loans["loan_id"], loans["ecl"]))
+    assert ecl == {"L1": pytest.approx(l1), "L2": pytest.approx(900.0), "L5": pytest.approx(225.0), "L6": 0.0}
+    assert dict(zip(loans["loan_id"], loans["lgd"]))["L6"] == pytest.approx(0.25)  # 2000 − 2500 × 0.6
+
+
+def test_ecl_by_region_respects_scope(chain_store):
+    with chain_store.connect() as c:
+        gd = ecl_by(c, Scope.of(["440000"]), Filters(regions=("110000", "440000")), by=("region_code",), as_of=FEB)
+        with pytest.raises(ValueError, match="cannot group ECL"):
+            ecl_by(c, Scope.all(), Filters(), by=("customer_id",))
+    assert set(gd["region_code"]) == {"440000"}
+    assert gd["loans"].sum() == 2  # L1 and L2
+
+
+def test_ecl_of_an_empty_month(chain_store):
+    with chain_store.connect() as c:
+        out = ecl_by(c, Scope.all(), Filters(), as_of=dt.date(2020, 1, 31))
+    assert out.empty
