@@ -1,0 +1,409 @@
+"""Early-warning alerts: evaluate the rules in SQL, store them, read them, back-test them.
+
+The rule set
+------------
+The rules' thresholds and levels are configuration: ``data/alert_rules.toml`` is the
+shipped set, and a bank lays its own file over it with ``DAIHOU_ALERT_RULES=<path>`` (or
+``load_rules(path)``): tables merge key by key, other values replace. A file rather than
+a store table keeps the rules reviewable and versioned with the deployment; evaluated
+alerts, which are data, are in the store. Definitions: ``analytics/early_warning.py``.
+
+Evaluation
+----------
+:func:`evaluate_alerts` evaluates every enabled rule for one month in the database: one
+SELECT per rule over a shared, materialised window over ``performance`` (previous month's
+dpd and the score ``months`` ago come from ``RANGE`` frames on a month index, so a gap in
+a loan's history gives "no value", never a wrong month), joined to ``loans`` and
+``inspections`` where a rule needs them, all in scope. The union is written with one
+``INSERT … SELECT`` into ``alerts`` after deleting the month's alerts in the same scope
+and filters: re-evaluating a month replaces its alerts (idempotent). It runs on the
+caller's connection and transaction (``with engine.begin() as conn``).
+
+Back-test
+---------
+:func:`backtest` evaluates the same rule SELECTs over every month with 12 months of
+future stored, joins each alert to whether its loan was > 90 DPD at some month in
+(m, m + 12] (a ``RANGE 1 FOLLOWING AND 12 FOLLOWING`` frame), and counts in SQL; the
+ratios come from ``analytics.early_warning.backtest_table``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from analytics.classification import CLASSES
+from analytics.early_warning import LEVELS, RuleSet, backtest_table, merge_rule_config, rules_from_config
+from data.read import Filters, Scope, book_conditions, month_end, read_frame, scope_condition, stored_months
+from data.schema import Alert, Inspection, Loan, Performance
+
+__all__ = [
+    "RULES_FILE",
+    "load_rules",
+    "alert_month",
+    "evaluate_alerts",
+    "read_alerts",
+    "alert_counts",
+    "backtest_months",
+    "backtest",
+]
+
+RULES_FILE = Path(__file__).resolve().with_name("alert_rules.toml")
+"""The shipped rule set."""
+
+P = Performance.__table__
+L = Loan.__table__
+A = Alert.__table__
+I = Inspection.__table__  # noqa: E741
+
+_BOOK = "__book__"
+
+
+# ------------------------------------------------------------------------- rules
+
+
+def load_rules(path: str | Path | None = None) -> RuleSet:
+    """The rule set: the shipped file, with ``path`` (else ``$DAIHOU_ALERT_RULES``, if set)
+    laid over it. Raises ``ValueError`` naming a bad key, ``FileNotFoundError`` for a
+    missing override file."""
+    with RULES_FILE.open("rb") as fh:
+        config = tomllib.load(fh)
+    override = path or os.environ.get("DAIHOU_ALERT_RULES")
+    if override:
+        with Path(override).open("rb") as fh:
+            config = merge_rule_config(config, tomllib.load(fh))
+    return rules_from_config(config)
+
+
+# ----------------------------------------------------------------------- helpers
+
+
+def _add_months(month: dt.date, k: int) -> dt.date:
+    i = month.year * 12 + (month.month - 1) + k
+    return month_end(dt.date(i // 12, i % 12 + 1, 1))
+
+
+def _month_idx(col: sa.ColumnElement) -> sa.ColumnElement[int]:
+    return sa.cast(sa.extract("year", col) * 12 + sa.extract("month", col), sa.Integer)
+
+
+def _no_months(filters: Filters) -> Filters:
+    return replace(filters, as_of=None, start=None, end=None)
+
+
+def alert_month(conn: sa.Connection, scope: Scope, filters: Filters) -> dt.date | None:
+    """``filters.as_of``'s month end, else the latest stored month in scope (None if none)."""
+    if filters.as_of is not None:
+        return month_end(filters.as_of)
+    months = stored_months(conn, scope, _no_months(filters))
+    return months[-1] if months else None
+
+
+# JSON built in SQL (portable string concatenation): numbers as text, strings quoted.
+def _jnum(expr: sa.ColumnElement) -> sa.ColumnElement[str]:
+    return sa.func.coalesce(sa.cast(expr, sa.String), "null")
+
+
+def _jratio(expr: sa.ColumnElement) -> sa.ColumnElement[str]:
+    return _jnum(sa.func.round(sa.cast(expr, sa.Numeric(18, 6)), 4))
+
+
+def _jstr(expr: sa.ColumnElement) -> sa.ColumnElement[str]:
+    text = sa.func.replace(sa.func.replace(sa.cast(expr, sa.String), "\\", "\\\\"), '"', '\\"')
+    return sa.case((expr.is_(None), "null"), else_=sa.func.concat('"', text, '"'))
+
+
+def _json(**fields: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    parts: list[sa.ColumnElement | str] = ["{"]
+    for i, (k, v) in enumerate(fields.items()):
+        parts += [f'{", " if i else ""}"{k}": ', v]
+    parts.append("}")
+    return sa.func.concat(*parts)
+
+
+def _history(scope: Scope, filters: Filters, first: dt.date, last: dt.date, lookback: int, outcome: bool) -> sa.CTE:
+    """Performance rows in scope for [first − lookback, last (+ 12 with outcome)], with
+    ``prev_dpd`` (dpd at the previous month), ``score_before`` (score ``lookback`` months
+    earlier) and, with ``outcome``, ``bad`` (1 when > 90 DPD at some month of the next 12)."""
+    mi = _month_idx(P.c.as_of)
+    over = dict(partition_by=P.c.loan_id, order_by=mi)
+    cols: list[sa.ColumnElement] = [
+        P.c.loan_id, P.c.as_of, P.c.region_code, P.c.status, P.c.dpd, P.c.credit_score,
+        P.c.collateral_value, P.c.outstanding_principal, P.c.classification_reported,
+        sa.func.max(P.c.dpd).over(**over, range_=(-1, -1)).label("prev_dpd"),
+        sa.func.max(P.c.credit_score).over(**over, range_=(-lookback, -lookback)).label("score_before"),
+    ]
+    end = last
+    if outcome:
+        flag = sa.case((P.c.dpd > 90, 1), else_=0)
+        cols.append(sa.func.coalesce(sa.func.max(flag).over(**over, range_=(1, 12)), 0).label("bad"))
+        end = _add_months(last, 12)
+    stmt = sa.select(*cols).where(
+        *book_conditions(scope, _no_months(filters), active_only=False, months=False),
+        P.c.as_of >= _add_months(first, -lookback),
+        P.c.as_of <= end,
+    )
+    return stmt.cte("h").prefix_with("MATERIALIZED")
+
+
+def _floor_rank(dpd: sa.ColumnElement) -> sa.ColumnElement[int]:
+    return sa.case((dpd == 0, 0), (dpd <= 90, 1), (dpd <= 270, 2), (dpd <= 360, 3), else_=4)
+
+
+def _rule_selects(
+    h: sa.CTE, rules: RuleSet, scope: Scope, filters: Filters, first: dt.date, last: dt.date, outcome: bool
+) -> list[sa.Select]:
+    """One SELECT per enabled rule: loan_id, as_of, rule, level, region_code, detail (+ bad)."""
+    book = [h.c.status == "active", h.c.as_of >= first, h.c.as_of <= last]
+    out: list[sa.Select] = []
+
+    def emit(rule: str, level: str, detail: sa.ColumnElement, *, source: sa.FromClause = h,
+             where: Sequence[sa.ColumnElement[bool]] = (), loan=None, month=None, region=None, bad=None,
+             group_by: Sequence[sa.ColumnElement] = ()) -> None:
+        cols = [
+            (loan if loan is not None else h.c.loan_id).label("loan_id"),
+            (month if month is not None else h.c.as_of).label("as_of"),
+            sa.literal(rule, sa.String).label("rule"),
+            sa.literal(level, sa.String).label("level"),
+            (region if region is not None else h.c.region_code).label("region_code"),
+            detail.label("detail"),
+        ]
+        if outcome:
+            cols.append((bad if bad is not None else h.c.bad).label("bad"))
+        stmt = sa.select(*cols).select_from(source).where(*where)
+        if group_by:
+            stmt = stmt.group_by(*group_by)
+        out.append(stmt)
+
+    r = rules.dpd_crossing
+    if r.enabled:
+        ths = r.thresholds
+        for i, t in enumerate(ths):
+            cond = [*book, h.c.prev_dpd.is_not(None), h.c.prev_dpd <= t.over, h.c.dpd > t.over]
+            if i + 1 < len(ths):
+                cond.append(h.c.dpd <= ths[i + 1].over)
+            emit(t.rule, t.level, _json(dpd=_jnum(h.c.dpd), previous_dpd=_jnum(h.c.prev_dpd),
+                                        threshold=_jnum(sa.literal(t.over))), where=cond)
+
+    r = rules.score_drop
+    if r.enabled:
+        drop = h.c.score_before - h.c.credit_score
+        emit("score_drop", r.level,
+             _json(score=_jnum(h.c.credit_score), score_before=_jnum(h.c.score_before), drop=_jnum(drop),
+                   months=_jnum(sa.literal(r.months))),
+             where=[*book, h.c.credit_score.is_not(None), h.c.score_before.is_not(None), drop >= r.points])
+
+    hl = h.join(L, L.c.loan_id == h.c.loan_id)
+    r = rules.ltv
+    if r.enabled and r.max_ltv:
+        value = sa.func.coalesce(h.c.collateral_value, L.c.collateral_value)
+        limit = sa.case(*((L.c.collateral_type == t, sa.literal(v)) for t, v in r.max_ltv))
+        bal = h.c.outstanding_principal
+        emit("ltv", r.level,
+             _json(ltv=_jratio(sa.cast(bal, sa.Double) / sa.cast(value, sa.Double)), max_ltv=_jnum(limit),
+                   balance=_jnum(bal), collateral_value=_jnum(value), collateral_type=_jstr(L.c.collateral_type)),
+             source=hl,
+             where=[*book, L.c.collateral_type.in_([t for t, _ in r.max_ltv]), value > 0, bal > limit * value])
+
+    r = rules.collateral_fall
+    if r.enabled:
+        orig, latest = L.c.collateral_value, h.c.collateral_value
+        emit("collateral_fall", r.level,
+             _json(origination_value=_jnum(orig), latest_value=_jnum(latest),
+                   fall=_jratio(sa.cast(orig - latest, sa.Double) / sa.cast(orig, sa.Double)),
+                   collateral_type=_jstr(L.c.collateral_type)),
+             source=hl,
+             where=[*book, L.c.collateral_type.is_not(None), L.c.collateral_type != "none", orig > 0,
+                    latest.is_not(None), orig - latest > r.max_fall * orig])
+
+    r = rules.classification_exception
+    if r.enabled:
+        rep = h.c.classification_reported
+        rep_rank = sa.case(*((rep == c, i) for i, c in enumerate(CLASSES)), else_=None)
+        floor = _floor_rank(h.c.dpd)
+        floor_name = sa.case(*((floor == i, c) for i, c in enumerate(CLASSES)))
+        emit("classification_exception", r.level,
+             _json(reported=_jstr(rep), floor=_jstr(floor_name), dpd=_jnum(h.c.dpd)),
+             where=[*book, rep.is_not(None), rep_rank < floor])
+
+    r = rules.multiple_delinquent
+    if r.enabled:
+        cols = [h.c.loan_id, h.c.as_of, h.c.region_code, h.c.dpd, L.c.customer_id,
+                sa.func.count().over(partition_by=(L.c.customer_id, h.c.as_of)).label("n")]
+        if outcome:
+            cols.append(h.c.bad)
+        dq = sa.select(*cols).select_from(hl).where(*book, h.c.dpd > r.dpd_over).subquery("dq")
+        emit("multiple_delinquent", r.level,
+             _json(customer_id=_jstr(dq.c.customer_id), delinquent_loans=_jnum(dq.c.n), dpd=_jnum(dq.c.dpd)),
+             source=dq, where=[dq.c.n >= r.min_loans], loan=dq.c.loan_id, month=dq.c.as_of,
+             region=dq.c.region_code, bad=dq.c.bad if outcome else None)
+
+    r = rules.inspection_overdue
+    if r.enabled:
+        days = h.c.as_of - I.c.due_on
+        group = [h.c.loan_id, h.c.as_of, h.c.region_code] + ([h.c.bad] if outcome else [])
+        emit("inspection_overdue", r.level,
+             _json(overdue_inspections=_jnum(sa.func.count()), oldest_due_on=_jstr(sa.func.min(I.c.due_on)),
+                   days_overdue=_jnum(sa.func.max(days))),
+             source=h.join(I, I.c.loan_id == h.c.loan_id),
+             where=[*book, days > r.grace_days, sa.or_(I.c.done_on.is_(None), I.c.done_on > h.c.as_of)],
+             group_by=group)
+    return out
+
+
+def _alert_conditions(scope: Scope, filters: Filters) -> list[sa.ColumnElement[bool]]:
+    """Scope and filters on the alerts table (products and segments through loans)."""
+    conds: list[sa.ColumnElement[bool]] = [scope_condition(scope, A.c.region_code)]
+    if filters.regions:
+        conds.append(A.c.region_code.in_(list(filters.regions)))
+    if filters.products or filters.segments:
+        loans = sa.select(L.c.loan_id).where(
+            *book_conditions(scope, _no_months(filters), table=L, active_only=False, months=False))
+        conds.append(A.c.loan_id.in_(loans))
+    return conds
+
+
+# ------------------------------------------------------------------------ public
+
+
+def evaluate_alerts(
+    conn: sa.Connection, scope: Scope, filters: Filters, rules: RuleSet | None = None,
+    *, now: dt.datetime | None = None,
+) -> int:
+    """Evaluate the rules for the month ``filters.as_of`` (else the latest stored month) and
+    replace that month's alerts in scope and under the filters; return the alerts written.
+
+    ``rules`` defaults to :func:`load_rules`. ``now`` stamps ``created_at`` (default: the
+    current UTC time, naive). Writes on ``conn``: the caller commits.
+    """
+    m = alert_month(conn, scope, filters)
+    if m is None:
+        return 0
+    rules = rules or load_rules()
+    f = _no_months(filters)
+    conds = _alert_conditions(scope, f) + [A.c.as_of == m]
+    conn.execute(sa.delete(A).where(*conds))
+    lookback = max(1, rules.score_drop.months)
+    h = _history(scope, f, m, m, lookback, outcome=False)
+    selects = _rule_selects(h, rules, scope, f, m, m, outcome=False)
+    if not selects:
+        return 0
+    u = sa.union_all(*selects).subquery("u")
+    stamp = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    src = sa.select(u.c.loan_id, u.c.as_of, u.c.rule, u.c.level, u.c.region_code, u.c.detail,
+                    sa.literal(stamp, sa.DateTime).label("created_at"))
+    cols = ["loan_id", "as_of", "rule", "level", "region_code", "detail", "created_at"]
+    conn.execute(sa.insert(A).from_select(cols, src))
+    return int(conn.execute(sa.select(sa.func.count()).select_from(A).where(*conds)).scalar())
+
+
+def read_alerts(
+    conn: sa.Connection, scope: Scope, filters: Filters, *,
+    levels: Sequence[str] = (), rules: Sequence[str] = (), limit: int | None = None,
+) -> pd.DataFrame:
+    """Stored alerts in scope: months by ``filters`` (as_of, or start/end; all when none),
+    regions, products and segments by ``filters``, and ``levels`` / ``rules`` when given.
+
+    Columns: ``alert_id``, ``as_of``, ``loan_id``, ``region_code``, ``rule``, ``level``,
+    ``detail`` (JSON text with the figures that fired the rule), ``created_at``. Newest
+    month first, then high before medium before low, then rule and loan_id.
+    """
+    bad = [lv for lv in levels if lv not in LEVELS]
+    if bad:
+        raise ValueError(f"unknown alert level(s) {bad}; choose from {LEVELS}")
+    conds = _alert_conditions(scope, filters)
+    if filters.as_of is not None:
+        conds.append(A.c.as_of == month_end(filters.as_of))
+    if filters.start is not None:
+        conds.append(A.c.as_of >= month_end(filters.start))
+    if filters.end is not None:
+        conds.append(A.c.as_of <= month_end(filters.end))
+    if levels:
+        conds.append(A.c.level.in_(list(levels)))
+    if rules:
+        conds.append(A.c.rule.in_(list(rules)))
+    severity = sa.case(*((A.c.level == lv, i) for i, lv in enumerate(LEVELS)), else_=-1)
+    stmt = (
+        sa.select(A.c.alert_id, A.c.as_of, A.c.loan_id, A.c.region_code, A.c.rule, A.c.level, A.c.detail,
+                  A.c.created_at)
+        .where(*conds)
+        .order_by(A.c.as_of.desc(), severity.desc(), A.c.rule, A.c.loan_id)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return read_frame(conn, stmt)
+
+
+def alert_counts(conn: sa.Connection, scope: Scope, filters: Filters) -> pd.DataFrame:
+    """Stored alerts counted per month, rule and level in scope (filters as in
+    :func:`read_alerts`): ``as_of``, ``rule``, ``level``, ``alerts``, ``loans`` (distinct)."""
+    conds = _alert_conditions(scope, filters)
+    if filters.as_of is not None:
+        conds.append(A.c.as_of == month_end(filters.as_of))
+    if filters.start is not None:
+        conds.append(A.c.as_of >= month_end(filters.start))
+    if filters.end is not None:
+        conds.append(A.c.as_of <= month_end(filters.end))
+    keys = [A.c.as_of, A.c.rule, A.c.level]
+    stmt = (
+        sa.select(*keys, sa.func.count().label("alerts"), sa.func.count(sa.distinct(A.c.loan_id)).label("loans"))
+        .where(*conds).group_by(*keys).order_by(*keys)
+    )
+    return read_frame(conn, stmt)
+
+
+def backtest_months(conn: sa.Connection, scope: Scope, filters: Filters) -> list[dt.date]:
+    """Stored months m in scope with 12 months of future stored (m + 12 ≤ the latest stored
+    month), within ``filters.start``/``end`` when given."""
+    months = stored_months(conn, scope, _no_months(filters))
+    if not months:
+        return []
+    horizon = _add_months(months[-1], -12)
+    lo = month_end(filters.start) if filters.start else None
+    hi = month_end(filters.end) if filters.end else None
+    return [m for m in months if m <= horizon and (lo is None or m >= lo) and (hi is None or m <= hi)]
+
+
+def backtest(conn: sa.Connection, scope: Scope, filters: Filters, rules: RuleSet | None = None) -> pd.DataFrame:
+    """Back-test of every enabled rule over :func:`backtest_months`, counted in SQL.
+
+    An alert "went bad" when its loan is > 90 DPD at some month in (m, m + 12]; the base
+    rate is the same share over every loan-month of the book in those months. Columns of
+    ``analytics.early_warning.backtest_table`` plus ``first_month``, ``last_month`` and
+    ``months`` (the months back-tested; None / 0 when no month has 12 months of future).
+    """
+    rules = rules or load_rules()
+    levels = rules.levels()
+    months = backtest_months(conn, scope, filters)
+    empty = pd.DataFrame({"rule": pd.Series(dtype=object), "alerts": pd.Series(dtype="int64"),
+                          "alerted_loans": pd.Series(dtype="int64"), "alerts_bad": pd.Series(dtype="int64")})
+    if not months:
+        out = backtest_table(empty, levels)
+        return out.assign(first_month=None, last_month=None, months=0)
+    first, last = months[0], months[-1]
+    f = _no_months(filters)
+    lookback = max(1, rules.score_drop.months)
+    h = _history(scope, f, first, last, lookback, outcome=True)
+    selects = _rule_selects(h, rules, scope, f, first, last, outcome=True)
+    # every stored month in [first, last] has 12 months of future: the range is the months
+    book = sa.select(h.c.loan_id, h.c.as_of, sa.literal(_BOOK, sa.String).label("rule"),
+                     sa.literal("", sa.String).label("level"), h.c.region_code,
+                     sa.literal("", sa.String).label("detail"), h.c.bad).where(
+        h.c.status == "active", h.c.as_of >= first, h.c.as_of <= last)
+    u = sa.union_all(*selects, book).subquery("u")
+    stmt = (
+        sa.select(u.c.rule, sa.func.count().label("alerts"),
+                  sa.func.count(sa.distinct(u.c.loan_id)).label("alerted_loans"),
+                  sa.cast(sa.func.sum(u.c.bad), sa.Integer).label("alerts_bad"))
+        .group_by(u.c.rule)
+    )
+    counts = read_frame(conn, stmt)
+    out = backtest_table(counts, levels)
+    return out.assign(first_month=first, last_month=last, months=len(months))

@@ -1,0 +1,366 @@
+"""Early-warning rules: configuration, each rule on a hand-made tape (and its near misses),
+idempotent evaluation, scope, reads, and a back-test counted by hand — on both back ends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from analytics.early_warning import (
+    DpdThreshold,
+    backtest_table,
+    merge_rule_config,
+    rules_from_config,
+)
+from data.alerts import RULES_FILE, alert_counts, backtest, backtest_months, evaluate_alerts, load_rules, read_alerts
+from data.bulk import insert_frame
+from data.read import Filters, Scope
+from data.schema import Inspection, Loan, Performance
+
+import tomllib
+
+GD, BJ = "440000", "110000"
+JAN, FEB, MAR, APR = dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2024, 3, 31), dt.date(2024, 4, 30)
+
+
+# ------------------------------------------------------------------ configuration
+
+
+def _shipped() -> dict:
+    with RULES_FILE.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def test_shipped_rules():
+    r = load_rules()
+    assert r.dpd_crossing.thresholds == (
+        DpdThreshold(0, "low"), DpdThreshold(30, "medium"), DpdThreshold(60, "high"), DpdThreshold(90, "high"))
+    assert (r.score_drop.points, r.score_drop.months) == (50, 3)
+    assert dict(r.ltv.max_ltv)["real_estate"] == 0.70
+    assert r.collateral_fall.max_fall == 0.20
+    assert (r.multiple_delinquent.min_loans, r.multiple_delinquent.dpd_over) == (2, 0)
+    assert r.inspection_overdue.grace_days == 0
+    assert r.rule_names() == ["dpd_1+", "dpd_30+", "dpd_60+", "dpd_90+", "score_drop", "ltv", "collateral_fall",
+                              "classification_exception", "multiple_delinquent", "inspection_overdue"]
+    assert r.levels()["classification_exception"] == "high"
+
+
+def test_user_file_is_laid_over_the_shipped_one(tmp_path, monkeypatch):
+    f = tmp_path / "mine.toml"
+    f.write_text('[score_drop]\npoints = 80\n[ltv.max_ltv]\nreal_estate = 0.6\n[inspection_overdue]\nenabled = false\n')
+    monkeypatch.setenv("DAIHOU_ALERT_RULES", str(f))
+    r = load_rules()
+    assert r.score_drop.points == 80 and r.score_drop.months == 3 and r.score_drop.level == "medium"
+    assert dict(r.ltv.max_ltv)["real_estate"] == 0.6 and dict(r.ltv.max_ltv)["vehicle"] == 0.80
+    assert "inspection_overdue" not in r.rule_names()
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"score_drop": {"level": "urgent"}}, "score_drop.level"),
+    ({"score_drop": {"pionts": 3}}, "pionts"),
+    ({"velocity": {}}, "velocity"),
+    ({"collateral_fall": {"max_fall": 20}}, "collateral_fall.max_fall"),
+    ({"dpd_crossing": {"thresholds": [{"over": 30, "level": "low"}, {"over": 0, "level": "low"}]}}, "strictly increase"),
+    ({"multiple_delinquent": {"min_loans": 1}}, "multiple_delinquent.min_loans"),
+    ({"ltv": {"max_ltv": {"real_estate": "70%"}}}, "ltv.max_ltv.real_estate"),
+])
+def test_bad_configuration_names_the_key(override, message):
+    with pytest.raises(ValueError, match=message.replace("+", r"\+")):
+        rules_from_config(merge_rule_config(_shipped(), override))
+
+
+def test_missing_key_is_named():
+    cfg = _shipped()
+    del cfg["score_drop"]["points"]
+    with pytest.raises(ValueError, match=r"score_drop: missing key\(s\) \['points'\]"):
+        rules_from_config(cfg)
+
+
+# ----------------------------------------------------------------- the hand tape
+
+
+def _row(loan, as_of, dpd=0, *, region=GD, bal=1000.0, score=None, coll=None, rep=None, status="active"):
+    return dict(loan_id=loan, as_of=as_of, region_code=region, branch_id=None, product="consumer",
+                segment="retail", outstanding_principal=bal, dpd=dpd, credit_score=score,
+                collateral_value=coll, status=status, classification="normal", classification_reported=rep)
+
+
+def _loan(loan, customer, *, region=GD, ctype=None, cval=None):
+    return dict(loan_id=loan, customer_id=customer, region_code=region, product="consumer", segment="retail",
+                disbursement_date=dt.date(2023, 1, 15), maturity_date=dt.date(2026, 1, 15), principal=5000.0,
+                interest_rate=0.06, collateral_type=ctype, collateral_value=cval)
+
+
+def _history(loan, dpds, **kw):
+    """Rows for Mar and Apr from ``dpds`` = (dpd at Mar, dpd at Apr)."""
+    return [_row(loan, MAR, dpds[0], **kw), _row(loan, APR, dpds[1], **kw)]
+
+
+def _tape():
+    """April 2024 is evaluated; each loan is built to fire one rule (or to just miss it)."""
+    perf, loans = [], []
+
+    def add(loan, rows, **loan_kw):
+        perf.extend(rows)
+        loans.append(_loan(loan, loan_kw.pop("customer", "C_" + loan), **loan_kw))
+
+    # DPD crossings: previous ≤ k < now; only the highest crossed fires
+    add("D1", _history("D1", (0, 5)))            # dpd_1+
+    add("D1n", _history("D1n", (0, 0)))          # near miss
+    add("D30", _history("D30", (30, 31)))        # dpd_30+
+    add("D30n", _history("D30n", (29, 30)))      # 30 is not > 30; 29 > 0 so no 1+ either
+    add("D60", _history("D60", (60, 61)))        # dpd_60+
+    add("D60n", _history("D60n", (61, 75)))      # already past 60
+    add("D90", _history("D90", (0, 95)))         # jumps: only dpd_90+
+    add("NEW", [_row("NEW", APR, 5)])            # no row at March: no crossing
+    # score drop ≥ 50 over 3 months (Jan → Apr)
+    add("S50", [_row("S50", JAN, score=700), _row("S50", APR, score=650)])
+    add("S49", [_row("S49", JAN, score=700), _row("S49", APR, score=651)])
+    add("S_NO_BEFORE", [_row("S_NO_BEFORE", FEB, score=700), _row("S_NO_BEFORE", APR, score=600)])
+    # LTV above the real-estate maximum 0.70; collateral value unchanged (no fall)
+    add("LTV", [_row("LTV", APR, bal=701.0, coll=1000.0)], ctype="real_estate", cval=1000.0)
+    add("LTVn", [_row("LTVn", APR, bal=700.0, coll=1000.0)], ctype="real_estate", cval=1000.0)
+    add("LTV_ORIG", [_row("LTV_ORIG", APR, bal=900.0)], ctype="real_estate", cval=1000.0)  # no valuation at m
+    add("LTV_NOTYPE", [_row("LTV_NOTYPE", APR, bal=2000.0, coll=1000.0)], ctype="guarantee", cval=1000.0)
+    # collateral fall > 20 % (latest vs origination), small balance
+    add("FALL", [_row("FALL", APR, bal=10.0, coll=799.0)], ctype="vehicle", cval=1000.0)
+    add("FALLn", [_row("FALLn", APR, bal=10.0, coll=800.0)], ctype="vehicle", cval=1000.0)
+    # reported class better than the DPD floor (dpd 95 → substandard); no crossing (prev 94)
+    add("CX", _history("CX", (94, 95), rep="special_mention"))
+    add("CXn", _history("CXn", (94, 95), rep="substandard"))
+    add("CX_NONE", _history("CX_NONE", (94, 95), rep=None))
+    # two delinquent loans of one customer (no crossings: same dpd both months)
+    add("M1", _history("M1", (10, 10)), customer="CM")
+    add("M2", _history("M2", (20, 20)), customer="CM")
+    add("N1", _history("N1", (10, 10)), customer="CN")
+    add("N2", _history("N2", (0, 0)), customer="CN")
+    # inspections (table below)
+    for lid in ("I1", "I2", "I3", "I4", "I5"):
+        add(lid, [_row(lid, APR)])
+    # a loan of another region firing dpd_1+
+    add("BJ1", _history("BJ1", (0, 3), region=BJ), region=BJ)
+    insp = pd.DataFrame([
+        dict(inspection_id="X1", loan_id="I1", kind="routine", due_on=dt.date(2024, 4, 15), done_on=None),
+        dict(inspection_id="X2", loan_id="I2", kind="routine", due_on=dt.date(2024, 4, 30), done_on=None),
+        dict(inspection_id="X3", loan_id="I3", kind="routine", due_on=dt.date(2024, 4, 10),
+             done_on=dt.date(2024, 4, 20)),
+        dict(inspection_id="X4", loan_id="I4", kind="first", due_on=dt.date(2024, 4, 10),
+             done_on=dt.date(2024, 5, 3)),
+        dict(inspection_id="X4b", loan_id="I4", kind="routine", due_on=dt.date(2024, 3, 1), done_on=None),
+        dict(inspection_id="X5", loan_id="I5", kind="routine", due_on=dt.date(2024, 5, 10), done_on=None),
+    ])
+    perf = pd.DataFrame(perf).astype({"credit_score": "Int64"})
+    return pd.DataFrame(loans), perf, insp
+
+
+EXPECTED_APR = {
+    ("D1", "dpd_1+", "low"), ("D30", "dpd_30+", "medium"), ("D60", "dpd_60+", "high"),
+    ("D90", "dpd_90+", "high"), ("S50", "score_drop", "medium"), ("LTV", "ltv", "medium"),
+    ("LTV_ORIG", "ltv", "medium"), ("FALL", "collateral_fall", "medium"),
+    ("CX", "classification_exception", "high"), ("M1", "multiple_delinquent", "medium"),
+    ("M2", "multiple_delinquent", "medium"), ("I1", "inspection_overdue", "low"),
+    ("I4", "inspection_overdue", "low"), ("BJ1", "dpd_1+", "low"),
+}
+
+
+@pytest.fixture
+def tape(engine):
+    loans, perf, insp = _tape()
+    with engine.begin() as c:
+        insert_frame(c, Loan.__table__, loans)
+        insert_frame(c, Performance.__table__, perf)
+        insert_frame(c, Inspection.__table__, insp)
+    return engine
+
+
+def _alerts(conn, scope=Scope.all(), filters=Filters()):
+    a = read_alerts(conn, scope, filters)
+    return {(r.loan_id, r.rule, r.level) for r in a.itertuples()}, a
+
+
+def test_each_rule_fires_exactly_on_the_hand_tape(tape):
+    with tape.begin() as c:
+        n = evaluate_alerts(c, Scope.all(), Filters(as_of=APR))
+    with tape.connect() as c:
+        got, a = _alerts(c)
+    assert got == EXPECTED_APR
+    assert n == len(EXPECTED_APR)
+    assert set(a["as_of"]) == {APR}
+    detail = {(r.loan_id, r.rule): json.loads(r.detail) for r in a.itertuples()}
+    assert detail[("D90", "dpd_90+")] == {"dpd": 95, "previous_dpd": 0, "threshold": 90}
+    assert detail[("S50", "score_drop")] == {"score": 650, "score_before": 700, "drop": 50, "months": 3}
+    assert detail[("LTV", "ltv")] == {"ltv": 0.701, "max_ltv": 0.7, "balance": 701.0, "collateral_value": 1000.0,
+                                      "collateral_type": "real_estate"}
+    assert detail[("LTV_ORIG", "ltv")]["ltv"] == 0.9 and detail[("LTV_ORIG", "ltv")]["collateral_value"] == 1000.0
+    assert detail[("FALL", "collateral_fall")] == {"origination_value": 1000.0, "latest_value": 799.0,
+                                                   "fall": 0.201, "collateral_type": "vehicle"}
+    assert detail[("CX", "classification_exception")] == {"reported": "special_mention", "floor": "substandard",
+                                                          "dpd": 95}
+    assert detail[("M1", "multiple_delinquent")] == {"customer_id": "CM", "delinquent_loans": 2, "dpd": 10}
+    # I4: the first inspection was done after the month end, the routine one never: 2 overdue
+    assert detail[("I4", "inspection_overdue")] == {"overdue_inspections": 2, "oldest_due_on": "2024-03-01",
+                                                    "days_overdue": 60}
+    assert detail[("I1", "inspection_overdue")]["days_overdue"] == 15
+
+
+def test_re_evaluation_replaces_the_month(tape):
+    with tape.begin() as c:
+        first = evaluate_alerts(c, Scope.all(), Filters(as_of=APR))
+    with tape.connect() as c:
+        before, a1 = _alerts(c)
+    with tape.begin() as c:
+        again = evaluate_alerts(c, Scope.all(), Filters(as_of=dt.date(2024, 4, 2)))
+    with tape.connect() as c:
+        after, a2 = _alerts(c)
+    assert first == again == len(a2) == len(EXPECTED_APR)
+    assert before == after
+    assert sorted(a1["detail"]) == sorted(a2["detail"])
+
+
+def test_evaluation_with_disabled_rules_and_another_level(tape, tmp_path):
+    cfg = merge_rule_config(_shipped(), {"inspection_overdue": {"enabled": False}, "score_drop": {"points": 49,
+                                                                                                 "level": "high"}})
+    with tape.begin() as c:
+        evaluate_alerts(c, Scope.all(), Filters(as_of=APR), rules_from_config(cfg))
+    with tape.connect() as c:
+        got, _ = _alerts(c)
+    expected = {x for x in EXPECTED_APR if x[1] != "inspection_overdue" and x[1] != "score_drop"}
+    assert got == expected | {("S50", "score_drop", "high"), ("S49", "score_drop", "high")}
+
+
+def test_scope(tape):
+    with tape.begin() as c:
+        evaluate_alerts(c, Scope.all(), Filters(as_of=APR))
+    with tape.connect() as c:
+        bj, _ = _alerts(c, Scope.of([BJ]))
+        assert bj == {("BJ1", "dpd_1+", "low")}
+        gd, _ = _alerts(c, Scope.of([GD]), Filters(regions=(GD, BJ)))
+        assert gd == EXPECTED_APR - {("BJ1", "dpd_1+", "low")}
+        assert read_alerts(c, Scope.of([]), Filters()).empty
+        assert set(alert_counts(c, Scope.of([BJ]), Filters())["rule"]) == {"dpd_1+"}
+    # a regional evaluation replaces only its own region's alerts
+    with tape.begin() as c:
+        assert evaluate_alerts(c, Scope.of([BJ]), Filters(as_of=APR)) == 1
+    with tape.connect() as c:
+        got, _ = _alerts(c)
+    assert got == EXPECTED_APR
+
+
+def test_read_filters(tape):
+    with tape.begin() as c:
+        evaluate_alerts(c, Scope.all(), Filters(as_of=APR))
+    with tape.connect() as c:
+        high = read_alerts(c, Scope.all(), Filters(), levels=["high"])
+        assert set(high["loan_id"]) == {"D60", "D90", "CX"}
+        dpd = read_alerts(c, Scope.all(), Filters(as_of=APR), rules=["dpd_1+", "dpd_30+"])
+        assert set(dpd["loan_id"]) == {"D1", "D30", "BJ1"}
+        assert read_alerts(c, Scope.all(), Filters(as_of=MAR)).empty
+        assert read_alerts(c, Scope.all(), Filters(start=MAR, end=MAR)).empty
+        assert len(read_alerts(c, Scope.all(), Filters(start=MAR))) == len(EXPECTED_APR)
+        assert set(read_alerts(c, Scope.all(), Filters(regions=(BJ,)))["loan_id"]) == {"BJ1"}
+        assert read_alerts(c, Scope.all(), Filters(products=("mortgage",))).empty
+        ordered = read_alerts(c, Scope.all(), Filters())
+        assert list(ordered["level"][:3]) == ["high"] * 3 and ordered["level"].iloc[-1] == "low"
+        counts = alert_counts(c, Scope.all(), Filters(as_of=APR))
+        assert dict(zip(counts["rule"], counts["alerts"]))["multiple_delinquent"] == 2
+        with pytest.raises(ValueError, match="urgent"):
+            read_alerts(c, Scope.all(), Filters(), levels=["urgent"])
+
+
+def test_empty_store(engine):
+    with engine.begin() as c:
+        assert evaluate_alerts(c, Scope.all(), Filters()) == 0
+        assert read_alerts(c, Scope.all(), Filters()).empty
+        bt = backtest(c, Scope.all(), Filters())
+    assert list(bt["alerts"]) == [0] * 10 and bt["lift"].isna().all() and (bt["months"] == 0).all()
+
+
+# ---------------------------------------------------------------------- back-test
+
+
+def _me(y: int, m: int) -> dt.date:
+    return (pd.Timestamp(y, m, 1) + pd.offsets.MonthEnd(0)).date()
+
+
+MONTHS = [_me(2022, 12)] + [_me(2023, m) for m in range(1, 13)] + [_me(2024, 1), _me(2024, 2)]  # 15 months
+
+
+def _path(loan, dpds):
+    return [_row(loan, m, d) for m, d in zip(MONTHS, dpds)]
+
+
+@pytest.fixture
+def history(engine):
+    """Dec 2022 - Feb 2024. Months with 12 months of future: Dec 2022, Jan 2023, Feb 2023.
+
+    B1: 0, 10 (dpd_1+ at Jan), 40 (dpd_30+ at Feb), 70 (dpd_60+ at Mar), 100 (Apr) ... bad
+        for Dec, Jan and Feb (Apr 2023 is within 12 months of each).
+    B2: 0, 5 (dpd_1+ at Jan), then 0: never bad.
+    B3: always 0.
+    B4: 0 until 95 at Jan 2024: bad for Jan 2023 (m + 12) and Feb 2023, not Dec 2022 (m + 13).
+    B5: 0 until 95 at Feb 2024: bad for Feb 2023 only.
+    """
+    n = len(MONTHS)
+    paths = {
+        "B1": [0, 10, 40, 70] + [100 + 30 * i for i in range(n - 4)],
+        "B2": [0, 5] + [0] * (n - 2),
+        "B3": [0] * n,
+        "B4": [0] * (n - 2) + [95, 125],
+        "B5": [0] * (n - 1) + [95],
+    }
+    perf = pd.DataFrame([r for lid, d in paths.items() for r in _path(lid, d)]).astype({"credit_score": "Int64"})
+    loans = pd.DataFrame([_loan(lid, "C_" + lid) for lid in paths])
+    with engine.begin() as c:
+        insert_frame(c, Loan.__table__, loans)
+        insert_frame(c, Performance.__table__, perf)
+    return engine
+
+
+def test_backtest_counts_by_hand(history):
+    with history.connect() as c:
+        assert backtest_months(c, Scope.all(), Filters()) == MONTHS[:3]
+        bt = backtest(c, Scope.all(), Filters()).set_index("rule")
+    # book: 5 loans × 3 months = 15 loan-months; bad: B1 ×3, B4 at Jan and Feb, B5 at Feb = 6
+    assert (bt["base_loan_months"] == 15).all() and (bt["base_bad"] == 6).all()
+    assert bt.loc["dpd_1+", "base_rate"] == pytest.approx(6 / 15)
+    # dpd_1+: B1 at Jan (bad), B2 at Jan (not bad)
+    assert bt.loc["dpd_1+", ["alerts", "alerted_loans", "alerts_bad"]].tolist() == [2, 2, 1]
+    assert bt.loc["dpd_1+", "share_bad"] == pytest.approx(0.5)
+    assert bt.loc["dpd_1+", "lift"] == pytest.approx(0.5 / 0.4)
+    # dpd_30+: B1 at Feb (bad)
+    assert bt.loc["dpd_30+", ["alerts", "alerted_loans", "alerts_bad"]].tolist() == [1, 1, 1]
+    assert bt.loc["dpd_30+", "lift"] == pytest.approx(1.0 / 0.4)
+    # dpd_60+ fires at Mar 2023, outside the back-tested months
+    assert bt.loc["dpd_60+", "alerts"] == 0 and math.isnan(bt.loc["dpd_60+", "share_bad"])
+    assert math.isnan(bt.loc["dpd_60+", "lift"])
+    assert bt.loc["dpd_1+", "level"] == "low" and bt.loc["dpd_1+", "months"] == 3
+    assert bt.loc["dpd_1+", "first_month"] == MONTHS[0] and bt.loc["dpd_1+", "last_month"] == MONTHS[2]
+
+
+def test_backtest_from_a_start_month(history):
+    with history.connect() as c:
+        bt = backtest(c, Scope.all(), Filters(start=MONTHS[1])).set_index("rule")
+    # Jan and Feb 2023: 10 loan-months, bad: B1 ×2, B4 ×2, B5 ×1 = 5
+    assert bt.loc["dpd_1+", "base_rate"] == pytest.approx(0.5)
+    assert bt.loc["dpd_1+", "lift"] == pytest.approx(1.0)
+    assert bt.loc["dpd_30+", "lift"] == pytest.approx(2.0)
+
+
+def test_backtest_in_scope_sees_nothing_elsewhere(history):
+    with history.connect() as c:
+        bt = backtest(c, Scope.of([BJ]), Filters())
+    assert (bt["alerts"] == 0).all() and bt["base_rate"].isna().all()
+
+
+def test_backtest_table_ratios():
+    counts = pd.DataFrame({"rule": ["a", "__book__"], "alerts": [4, 100], "alerted_loans": [3, 40],
+                           "alerts_bad": [2, 10]})
+    t = backtest_table(counts, {"a": "high", "b": "low"}).set_index("rule")
+    assert t.loc["a", "share_bad"] == 0.5 and t.loc["a", "base_rate"] == 0.1 and t.loc["a", "lift"] == pytest.approx(5)
+    assert t.loc["b", "alerts"] == 0 and math.isnan(t.loc["b", "share_bad"])
+    with pytest.raises(ValueError, match="alerts_bad"):
+        backtest_table(counts.drop(columns="alerts_bad"), {"a": "high"})
