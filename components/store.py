@@ -15,6 +15,7 @@ import sqlalchemy as sa
 import streamlit as st
 
 from data import read
+from data.config import settings
 from data.engine import make_engine, upgrade
 from data.read import Filters, Scope
 from data.reports import monthly_kpis
@@ -32,11 +33,15 @@ __all__ = [
 
 
 @st.cache_resource(show_spinner=False)
-def engine() -> sa.Engine:
-    """The store's engine, brought to the latest schema once per process."""
-    eng = make_engine()
+def _engine_for(url: str) -> sa.Engine:
+    eng = make_engine(url)
     upgrade(eng)
     return eng
+
+
+def engine() -> sa.Engine:
+    """The configured store's engine, brought to the latest schema once per process and URL."""
+    return _engine_for(settings().db_url)
 
 
 @st.cache_resource(show_spinner=False)
