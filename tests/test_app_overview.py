@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from data.engine import make_engine, upgrade
 from data.generate import generate_into
-from tests.app_helpers import app_test, signed_in_app, widget
+from app_helpers import app_test, signed_in_app, widget
 
 
 @pytest.fixture(scope="module")
