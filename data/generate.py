@@ -57,7 +57,7 @@ The model
   current, 1-30, 31-60, 61-90, 91-180, 181-360, 361+). A current loan enters *distress*
   with a monthly hazard = product base x province(t) x macro(t) x industry x score x debt
   ratio x segment x vintage x seasoning x a hidden frailty; distressed borrowers miss
-  payments with a probability rising with the distress's age (2 % -> 40 % a month), and
+  payments with a probability rising with the distress's age (3 % -> 42 % a month), and
   non-distressed ones have rare technical misses that mostly cure. A delinquent loan cures
   (pays all arrears), stays (pays one instalment) or rolls (misses again), with
   bucket-specific probabilities shifted by province and macro risk and by the collection
@@ -66,28 +66,35 @@ The model
   over six months (collateral-driven for secured loans), rows of written-off loans continue
   for those months with ``status = written_off`` and the unrecovered balance.
 * **Macro cycle** (:func:`macro_shape`): a downturn in the middle of the window (rising from
-  ~33 % of the window, trough at ~53 %, over by ~75 %; :func:`downturn_window` gives months
-  14-24 of 36) raises distress hazards (x2.3, more for construction and real estate), lowers
-  cure rates and prepayments, lowers new lending and scores, and takes a province-specific
-  house-price index down (8 % in Beijing / Shanghai, 22 % in the bad provinces), with a
-  partial recovery after. Real-estate collateral is revalued with that index; vehicles and
-  equipment depreciate. Loans originated in the year before the downturn are 35 % riskier
+  28 % of the window, trough at 47 %, over at 68 %, then a mild recovery phase better than
+  normal) raises distress hazards (x2.3 at the trough, more for construction and real
+  estate), lowers cure rates and prepayments, lowers new lending and scores (-25 points),
+  and takes a province-specific house-price index down (8 % in Beijing / Shanghai, 22 % in
+  the bad provinces), 40 % of the fall recovered by the end. Real-estate collateral is
+  revalued with that index; vehicles and equipment depreciate. Delinquency lags distress by
+  a few months, so the 30+ DPD rate is high in :func:`downturn_window` (months 14-24 of 36)
+  and falls back after. Loans originated in the year before the downturn are 25 % riskier
   (a weak vintage); those originated during it, 15 % safer (tighter underwriting).
 * **Classification**: the reported class is the DPD floor, except for "hider" loans (about
-  1.5 % of loans, 6 % in lax branches) reported one class better while delinquent -- the
+  0.8 % of loans, 4 % in lax branches: ~1.5 % of delinquent rows) reported one class better while delinquent -- the
   exceptions -- and loans recently cured from 61+ DPD kept in special_mention for six
   months (reported worse than the floor). Written-off rows are reported as loss.
 * **Collections**: a case opens when a loan reaches 31+ DPD (one per delinquency episode),
-  assigned in-house (blank agency) or to one of five agencies (:data:`AGENCIES`) of clearly
-  different quality (which changes cure rates and recoveries) and complaint rates; the stage
-  is the worst reached (early 31-60, mid 61-90, late 91-180, legal 181+).
+  retail unsecured and auto cases mostly go to one of five agencies (:data:`AGENCIES`) of
+  clearly different quality (which changes cure rates and post-write-off recoveries) and
+  complaint rates, the rest -- and every mortgage and business case -- stay in-house (blank
+  agency). The stage is the worst reached (early 31-60, mid 61-90, late 91-180, legal 181+);
+  ``amount_due`` is the arrears at the worst point (the whole balance once legal),
+  ``amount_recovered`` what was paid while the case was open, recoveries after write-off
+  included (a written-off loan's case stays open through its six recovery months).
 * **Inspections**: a ``first`` inspection due 30 days after each disbursement in the window,
   ``routine`` ones (quarterly for business loans, yearly for mortgages) and a ``special``
   one when a loan turns 61+ DPD; most on time, some late, some not done (``done_on`` null).
 
-The simulation starts up to :data:`BURN_IN` (12) months before the window for seasoned
+The simulation starts up to :data:`BURN_IN` (36) months before the window for seasoned
 loans, so the window opens on a settled delinquency mix; during burn-in nothing leaves the
-book (no write-off or prepayment: the survivors of an unseen history).
+book (no prepayment; a write-off becomes a restructuring back to current: the survivors of
+an unseen history).
 """
 
 from __future__ import annotations
