@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from analytics.classification import normalise_class, stored_class, unknown_class_mask
@@ -103,6 +104,7 @@ _MONEY_LIMIT = 1e16  # NUMERIC(18, 2): at most 16 digits before the decimal poin
 _INT_LIMIT = 2**31 - 1  # INTEGER
 _CHUNK = 250_000  # rows per bulk insert (progress is reported per chunk)
 _MAX_VALUE_CHARS = 200  # a rejected value is cut to this length in the report
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default "str" dtype, Arrow-backed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,7 +124,7 @@ class Rejection:
 
 
 def _n(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+    return f"{count:,} {noun}" + ("" if count == 1 else ("es" if noun.endswith(("ch", "sh", "s", "x")) else "s"))
 
 
 @dataclass
@@ -510,32 +512,36 @@ def _read_csv(path: Path, table: str, file: str) -> RawTable:
         run_last = np.concatenate((good[breaks], [good[-1]]))
         body = b"\n".join(data[starts[f]:stops[l]] for f, l in zip(run_first, run_last))
     positions = sorted(picked)
-    frame = pd.read_csv(
+    names = [f"c{i}" for i in range(ncols)]
+    arrow = pacsv.read_csv(
         io.BytesIO(body),
-        header=None,
-        names=list(range(ncols)),
-        usecols=positions,
-        dtype=str,
-        na_filter=False,
-        keep_default_na=False,
-        skip_blank_lines=False,
-        encoding=encoding,
-        engine="c",
-        quotechar='"',
-        doublequote=True,
+        read_options=pacsv.ReadOptions(column_names=names, encoding="utf8" if encoding == "utf-8" else encoding),
+        parse_options=pacsv.ParseOptions(
+            delimiter=",", quote_char='"', double_quote=True, newlines_in_values=b'"' in body,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={names[p]: pa.string() for p in positions},
+            include_columns=[names[p] for p in positions],
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
     )
     del body
-    if len(frame) != good.size:
+    if arrow.num_rows != good.size:
         return _unreadable(
             table, file,
-            f"{file} could not be read as CSV: {len(frame):,} rows parsed where {good.size:,} were "
+            f"{file} could not be read as CSV: {arrow.num_rows:,} rows parsed where {good.size:,} were "
             "expected (check the quoting)",
         )
-    frame = frame[positions]
-    frame.columns = [picked[p] for p in positions]
-    for col in frame.columns:
-        s = frame[col].str.strip()
-        frame[col] = s.where(s != "")
+    columns = {}
+    for p in positions:
+        values = pc.utf8_trim_whitespace(arrow[names[p]])
+        if pc.any(pc.equal(values, "")).as_py():
+            values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+        columns[picked[p]] = pd.Series(pd.arrays.ArrowStringArray(values, dtype=_STR))
+    del arrow
+    frame = pd.DataFrame(columns)
     return RawTable(table, file, frame.reset_index(drop=True), lines[good].astype(np.int64), ignored, rejections)
 
 
@@ -613,6 +619,28 @@ def _text(s: pd.Series) -> pd.Series:
         t = s.astype("str")
     t = t.str.strip()
     return t.where(t != "")
+
+
+def _by_unique(text: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``fn`` applied to each distinct value once, spread back to every row (a missing value
+    maps to what ``fn`` gives for a missing value). Text results come back as ``str`` dtype,
+    others as numpy arrays in a Series."""
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    u = pd.Series(np.append(np.asarray(uniques, dtype=object), None), dtype=_STR)
+    mapped = fn(u)
+    codes = np.where(codes < 0, len(u) - 1, codes)
+    if pd.api.types.is_bool_dtype(mapped.dtype):
+        return pd.Series(mapped.to_numpy(dtype=bool)[codes], index=text.index)
+    arr = pa.array(mapped.astype(_STR).array).take(pa.array(codes))
+    return pd.Series(pd.arrays.ArrowStringArray(arr, dtype=_STR), index=text.index)
+
+
+def _isin(values: pd.Series, among: pd.Series | pd.Index) -> np.ndarray:
+    """``values.isin(among)`` for text, with Arrow (pandas' own is slow on Arrow strings)."""
+    a = pa.array(pd.Series(values).astype(_STR).array)
+    b = pa.array(pd.Series(among).astype(_STR).array)
+    hit = pc.is_in(a, value_set=pc.unique(b), skip_nulls=True)
+    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
 
 
 def _objects(s: pd.Series) -> np.ndarray:
@@ -778,7 +806,7 @@ def _check_column(t: _Parsed, spec: _Col, region_set: RegionSet) -> None:
         elif spec.kind == "int":
             t.clean[name] = pd.array([pd.NA] * t.n, dtype="Int64")
         else:
-            t.clean[name] = pd.Series([spec.default] * t.n, index=t.clean.index, dtype=object)
+            t.clean[name] = pd.Series([spec.default] * t.n, index=t.clean.index, dtype=_STR)
         return
 
     s = t.raw[name]
@@ -794,18 +822,23 @@ def _check_column(t: _Parsed, spec: _Col, region_set: RegionSet) -> None:
         if limit:
             long = given & (text.str.len().fillna(0).to_numpy() > limit)
             t.reject(long, name, f"{name} is longer than {limit} characters")
-        t.clean[name] = text.astype(object).where(text.notna(), None)
+        t.clean[name] = text.astype(_STR)
     elif kind == "enum":
-        low = text.str.lower()
-        bad = given & ~low.isin(spec.choices).to_numpy()
+        allowed = spec.choices
+        default = spec.default
+
+        def canonical(u: pd.Series) -> pd.Series:  # per distinct value: lower case, default
+            low = u.str.lower()
+            low = low.where(low.isin(allowed))
+            return low.where(u.notna(), default) if default is not None else low
+
+        out = _by_unique(text, canonical)
+        bad = given & out.isna().to_numpy()
         choices = ", ".join(spec.choices)
         t.reject(bad, name, lambda vals, idx: [f"{name} {_q(v)} is not one of {choices}" for v in vals])
-        out = low.astype(object).where(low.notna() & ~bad, None)
-        if spec.default is not None:
-            out = out.where(given, spec.default)
         t.clean[name] = out
     elif kind == "class":
-        bad = unknown_class_mask(text).to_numpy(dtype=bool)
+        bad = _by_unique(text, unknown_class_mask).to_numpy(dtype=bool)
         t.reject(
             bad, name,
             lambda vals, idx: [
@@ -814,8 +847,7 @@ def _check_column(t: _Parsed, spec: _Col, region_set: RegionSet) -> None:
                 for v in vals
             ],
         )
-        cls = normalise_class(text)
-        t.clean[name] = cls.astype(object).where(cls.notna(), None)
+        t.clean[name] = _by_unique(text, normalise_class)
     elif kind == "region":
         codes = normalise_region_series(text, region_set)
         bad = given & codes.isna().to_numpy()
@@ -823,7 +855,7 @@ def _check_column(t: _Parsed, spec: _Col, region_set: RegionSet) -> None:
             bad, name,
             lambda vals, idx: [f"region_code {_q(v)} is not a region of the region set {region_set.name}" for v in vals],
         )
-        t.clean[name] = codes
+        t.clean[name] = codes.astype(_STR)
     elif kind == "date":
         vals, bad = _parse_dates(s, text)
         t.reject(
@@ -954,8 +986,8 @@ def _fetch(conn: sa.Connection, sql: str) -> pd.DataFrame:
 
 
 def _distinct_text(values: pd.Series) -> pd.DataFrame:
-    v = values.dropna().astype(object).drop_duplicates()
-    return pd.DataFrame({"k": v.to_numpy(dtype=object)})
+    v = values.dropna().astype(_STR).drop_duplicates()
+    return pd.DataFrame({"k": v.array})
 
 
 def _stored_subset(conn: sa.Connection, table: str, key: str, values: pd.Series, columns: list[str]) -> pd.DataFrame:
@@ -1104,7 +1136,7 @@ class _Import:
         if loans_given and not loans_ok:
             import_ids = None  # the loans file is unusable: references to it cannot be checked
         else:
-            import_ids = pd.Index(loans.clean["loan_id"].dropna().unique()) if loans_ok else pd.Index([])
+            import_ids = loans.clean["loan_id"].dropna() if loans_ok else pd.Series([], dtype=_STR)
 
         if loans_ok:
             self._compare_stored_loans(loans)
@@ -1114,12 +1146,12 @@ class _Import:
             if t is None or "loan_id" in t.missing_columns or import_ids is None:
                 continue
             ids = t.clean["loan_id"]
-            outside = ids.notna() & ~ids.isin(import_ids)
+            outside = ids.notna().to_numpy() & ~_isin(ids, import_ids)
             cols = ["loan_id", "region_code", "branch_id", "product", "segment"] if name == "performance" else ["loan_id"]
             stored = _stored_subset(conn, "loans", "loan_id", ids[outside], cols)
             if name == "performance":
                 self.stored_loan_attrs = stored
-            unknown = (outside & ~ids.isin(stored["loan_id"])).to_numpy()
+            unknown = outside & ~_isin(ids, stored["loan_id"])
             t.reject(
                 unknown, "loan_id",
                 lambda vals, idx: [f"loan_id {v} is neither in the loans of this import nor in the store" for v in vals],
@@ -1135,7 +1167,7 @@ class _Import:
             self.loans_new_mask = new
             return
         stored = stored.drop_duplicates("loan_id").set_index("loan_id")
-        pos = np.flatnonzero(ids.isin(stored.index).to_numpy())
+        pos = np.flatnonzero(_isin(ids, stored.index))
         new[pos] = False
         self.loans_new_mask = new
         file_vals = t.clean.iloc[pos].reset_index(drop=True)
@@ -1253,32 +1285,78 @@ class _Import:
 
         branches = new.loc[new["branch_id"].notna(), ["branch_id", "region_code"]]
         if not branches.empty:
-            regions_per = branches.groupby("branch_id", sort=False)["region_code"].nunique()
-            for b, k in regions_per[regions_per > 1].items():
-                first = branches.loc[branches["branch_id"] == b, "region_code"].iloc[0]
-                report.notes.append(f"branch {b} has loans in {k} regions; it is recorded under region {first}")
-            branches = branches.drop_duplicates("branch_id")
+            pairs = branches.drop_duplicates()
+            spread = pairs["branch_id"][pairs["branch_id"].duplicated()].unique()
+            if len(spread):
+                shown = ", ".join(map(str, spread[:5])) + (", ..." if len(spread) > 5 else "")
+                report.notes.append(
+                    f"{_n(len(spread), 'branch')} with loans in more than one region ({shown}): "
+                    "each is recorded under the region of its first loan in the file"
+                )
+            branches = pairs.drop_duplicates("branch_id")
             stored = _stored_subset(self.conn, "branches", "branch_id", branches["branch_id"], ["branch_id"])
             fresh = branches[~branches["branch_id"].isin(stored["branch_id"])]
             if not fresh.empty:
                 bulk.insert_frame(self.conn, Branch.__table__, fresh.assign(name=None))
 
-    def _replace_by_key(self, table: str, key: str, values: pd.Series) -> int:
-        """Delete stored rows of ``table`` whose ``key`` is among ``values``; return how many."""
-        keys = _distinct_text(values)
-        if keys.empty:
-            return 0
-        with _keys_relation(self.conn, keys, {"k": sa.String(256)}) as rel:
-            n = int(
-                self.conn.execute(
-                    sa.text(f'SELECT COUNT(*) FROM "{table}" s JOIN "{rel}" k ON k.k = s."{key}"')
-                ).scalar_one()
-            )
-            if n:
-                self.conn.execute(
-                    sa.text(f'DELETE FROM "{table}" WHERE "{key}" IN (SELECT k FROM "{rel}")')
-                )
-        return n
+    def _replace_rows(
+        self,
+        model: type,
+        frame: pd.DataFrame,
+        keys: list[str],
+        progress: Callable[[float, str], None],
+        label: str,
+        *,
+        fixed: tuple[str, ...] = (),
+    ) -> np.ndarray:
+        """Write ``frame`` into ``model``'s table, replacing stored rows with the same ``keys``.
+
+        Returns the mask of the frame's rows that replaced a stored row. On PostgreSQL (and on
+        DuckDB when an indexed column could change) the stored rows are deleted, then every row
+        inserted. On DuckDB the stored rows are otherwise updated in place and only the new
+        rows inserted: deleting many rows of a table with a primary key makes DuckDB's commit
+        very slow (about 80 s for a million rows). ``fixed`` names indexed columns that cannot
+        differ from the stored row (a performance row's loan columns), so they need no update.
+        """
+        conn = self.conn
+        table = model.__table__
+        key_types = {k: table.c[k].type for k in keys}
+
+        def key_sql(k: str) -> str:
+            return f'CAST(k."{k}" AS DATE)' if isinstance(key_types[k], sa.Date) else f'k."{k}"'
+
+        on = " AND ".join(f'{key_sql(k)} = s."{k}"' for k in keys)
+        keyframe = frame[keys].copy()
+        keyframe["_i"] = np.arange(len(frame), dtype=np.int64)
+        matched = np.zeros(len(frame), dtype=bool)
+        indexed = {c.name for ix in table.indexes for c in ix.columns}
+        update_cols = [c for c in frame.columns if c not in keys]
+        in_place = conn.dialect.name == "duckdb" and not (set(update_cols) & indexed - set(fixed))
+        with _keys_relation(conn, keyframe, {**key_types, "_i": sa.BigInteger()}) as rel:
+            found = _fetch(conn, f'SELECT k."_i" AS i FROM "{rel}" k JOIN "{table.name}" s ON {on}')
+            matched[found["i"].to_numpy(dtype=np.int64)] = True
+            if matched.any() and not in_place:
+                where = " AND ".join(f'{key_sql(k)} = "{table.name}"."{k}"' for k in keys)
+                conn.execute(sa.text(f'DELETE FROM "{table.name}" WHERE EXISTS (SELECT 1 FROM "{rel}" k WHERE {where})'))
+        if matched.any() and in_place:
+            progress(0.0, f"{label}: replacing {int(matched.sum()):,} stored rows")
+            sub = frame.loc[matched].reset_index(drop=True)
+            sets = ", ".join(f'"{c}" = k."{c}"' for c in update_cols if c not in fixed)
+            where = " AND ".join(f'{key_sql(k)} = "{table.name}"."{k}"' for k in keys)
+            raw = conn.connection.driver_connection
+            view = f"_daihou_upd_{uuid.uuid4().hex[:12]}"
+            raw.register(view, sub)
+            try:
+                raw.execute(f'UPDATE "{table.name}" SET {sets} FROM "{view}" k WHERE {where}')
+            finally:
+                try:
+                    raw.unregister(view)
+                except Exception:
+                    pass
+            self._insert(table, frame.loc[~matched], progress, label)
+        else:
+            self._insert(table, frame, progress, label)
+        return matched
 
     def _write_customers(self, report: ImportReport, batch_id: int, progress) -> None:  # noqa: ANN001
         from data.crypto import encrypt_series
@@ -1299,10 +1377,10 @@ class _Import:
                 "batch_id": batch_id,
             }
         )
-        replaced = self._replace_by_key("customers", "customer_id", c["customer_id"])
+        replaced = int(self._replace_rows(Customer, frame, ["customer_id"], progress, "customers").sum())
         if replaced:
             report.notes.append(f"customers: updated {_n(replaced, 'stored customer')}")
-        report.customers_rows = self._insert(Customer.__table__, frame, progress, "customers")
+        report.customers_rows = len(frame)
 
     def _write_performance(self, report: ImportReport, batch_id: int, progress) -> None:  # noqa: ANN001
         conn = self.conn
@@ -1316,56 +1394,54 @@ class _Import:
         lookup = pd.concat(attrs, ignore_index=True) if attrs else pd.DataFrame(
             columns=["loan_id", "region_code", "branch_id", "product", "segment"]
         )
-        lookup = lookup.astype(object).drop_duplicates("loan_id").set_index("loan_id")
-        ids = c["loan_id"].astype(object)
-        loan_cols = lookup.reindex(ids.to_numpy())
+        lookup = lookup.drop_duplicates("loan_id").reset_index(drop=True)
+        # Per distinct loan once: positions of each row's loan in the lookup.
+        ids = c["loan_id"]
+        codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+        where_u = pd.Index(lookup["loan_id"].astype(object)).get_indexer(np.asarray(uniques, dtype=object))
+        pos = where_u[codes]
+        if (pos < 0).any():  # validation guarantees every loan resolves
+            raise RuntimeError("performance rows without their loan's attributes (internal error)")
+        loan_cols = {
+            col: pd.Series(lookup[col].astype(_STR).array.take(pos))
+            for col in ("region_code", "branch_id", "product", "segment")
+        }
         reported = c["classification"]
         frame = pd.DataFrame(
             {
-                "loan_id": ids.to_numpy(),
+                "loan_id": ids.astype(_STR).array,
                 "as_of": c["as_of"].to_numpy(),
-                "region_code": loan_cols["region_code"].to_numpy(),
-                "branch_id": loan_cols["branch_id"].to_numpy(),
-                "product": loan_cols["product"].to_numpy(),
-                "segment": loan_cols["segment"].to_numpy(),
+                "region_code": loan_cols["region_code"].array,
+                "branch_id": loan_cols["branch_id"].array,
+                "product": loan_cols["product"].array,
+                "segment": loan_cols["segment"].array,
                 "outstanding_principal": c["outstanding_principal"].to_numpy(),
                 "dpd": c["dpd"].array,
                 "credit_score": c["credit_score"].array,
                 "collateral_value": c["collateral_value"].to_numpy(),
                 "status": c["status"].to_numpy(),
                 "classification_reported": reported.to_numpy(),
-                "classification": stored_class(c["dpd"].to_numpy(dtype=np.int64), reported),
+                "classification": _stored_classes(c["dpd"].to_numpy(dtype=np.int64), reported),
                 "principal_paid": c["principal_paid"].to_numpy(),
                 "interest_paid": c["interest_paid"].to_numpy(),
                 "recovered_amount": c["recovered_amount"].to_numpy(),
                 "batch_id": batch_id,
             }
         )
-        if frame["region_code"].isna().any():  # validation guarantees every loan resolves
-            raise RuntimeError("performance rows without their loan's attributes (internal error)")
 
         progress(0.0, "performance: looking for months already stored")
-        keys = pd.DataFrame({"loan_id": frame["loan_id"], "as_of": frame["as_of"]})
-        with _keys_relation(conn, keys, {"loan_id": sa.String(64), "as_of": sa.Date()}) as rel:
-            counts = _fetch(
-                conn,
-                f'SELECT p.as_of AS as_of, COUNT(*) AS n FROM performance p JOIN "{rel}" k '
-                f"ON k.loan_id = p.loan_id AND CAST(k.as_of AS DATE) = p.as_of GROUP BY p.as_of ORDER BY p.as_of",
-            )
-            if not counts.empty:
-                conn.execute(
-                    sa.text(
-                        f'DELETE FROM performance WHERE EXISTS (SELECT 1 FROM "{rel}" k '
-                        "WHERE k.loan_id = performance.loan_id AND CAST(k.as_of AS DATE) = performance.as_of)"
-                    )
+        matched = self._replace_rows(
+            Performance, frame, ["loan_id", "as_of"], progress, "performance",
+            fixed=("region_code", "branch_id", "product", "segment"),
+        )
+        if matched.any():
+            per_month = pd.Series(frame["as_of"].to_numpy()[matched]).value_counts().sort_index()
+            for as_of, n in per_month.items():
+                report.notes.append(
+                    f"performance {pd.Timestamp(as_of).strftime('%Y-%m')}: replaced {_n(int(n), 'stored row')}"
                 )
-        replaced = 0
-        for as_of, n in zip(counts["as_of"] if not counts.empty else [], counts["n"] if not counts.empty else []):
-            n = int(n)
-            replaced += n
-            report.notes.append(f"performance {pd.Timestamp(as_of).strftime('%Y-%m')}: replaced {_n(n, 'stored row')}")
-        report.performance_replaced = replaced
-        report.performance_rows = self._insert(Performance.__table__, frame, progress, "performance")
+        report.performance_replaced = int(matched.sum())
+        report.performance_rows = len(frame)
         months = pd.Series(frame["as_of"].unique()).sort_values()
         report.months = [pd.Timestamp(m).date() for m in months]
 
@@ -1376,12 +1452,24 @@ class _Import:
         cols = [s.name for s in SPECS[name]]
         frame = t.clean[cols].copy()
         frame["batch_id"] = batch_id
-        replaced = self._replace_by_key(model.__tablename__, key, frame[key])
+        replaced = int(self._replace_rows(model, frame, [key], progress, name).sum())
         if replaced:
             what = "stored case" if name == "collections" else "stored inspection"
             report.notes.append(f"{name}: replaced {_n(replaced, what)}")
-        n = self._insert(model.__table__, frame, progress, name)
-        setattr(report, f"{name}_rows", n)
+        setattr(report, f"{name}_rows", len(frame))
+
+
+def _stored_classes(dpd: np.ndarray, reported: pd.Series) -> np.ndarray:
+    """:func:`analytics.classification.stored_class` for each row, computed once per distinct
+    (dpd, reported class) pair (a million rows hold only a few thousand)."""
+    rep_codes, rep_uniques = pd.factorize(reported, use_na_sentinel=True)
+    width = len(rep_uniques) + 1
+    pair = dpd.astype(np.int64) * width + (rep_codes + 1)
+    uniq, inverse = np.unique(pair, return_inverse=True)
+    u_dpd = uniq // width
+    u_rep = np.append(np.asarray(rep_uniques, dtype=object), None)[(uniq % width) - 1]
+    classes = stored_class(u_dpd, pd.Series(u_rep, dtype=object))
+    return np.asarray(classes, dtype=object)[inverse]
 
 
 def _as_raw(table: str, value: pd.DataFrame | RawTable) -> RawTable:

@@ -553,7 +553,8 @@ def test_mid_write_failure_rolls_back(engine, tmp_path, monkeypatch):
         {
             "loans": put(tmp_path, "loans.csv", loans),
             "customers": put(tmp_path, "c.csv", CUSTOMERS),
-            "performance": put(tmp_path, "perf.csv", PERF_MARCH),  # replaces March: deletes first
+            # replaces March for L1-L3 (updated or deleted first), L4 is a new row
+            "performance": put(tmp_path, "perf.csv", PERF_MARCH + "L4,2024-03-31,80000,0,,,,,,,\n"),
         },
     )
     assert where(report) == [(IMPORT_FILE, None, None)]
