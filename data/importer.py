@@ -180,7 +180,9 @@ class ImportReport:
         """A few lines for the terminal."""
         lines: list[str] = []
         if self.ok:
-            parts = [f"{_n(self.loans_new, 'new loan')} ({self.loans_unchanged:,} unchanged)"]
+            parts = []
+            if "loans" in self.files or self.loans_new or self.loans_unchanged:
+                parts.append(f"{_n(self.loans_new, 'new loan')} ({self.loans_unchanged:,} unchanged)")
             if self.performance_rows:
                 months = ", ".join(m.strftime("%Y-%m") for m in self.months)
                 parts.append(
@@ -194,7 +196,7 @@ class ImportReport:
             if self.inspections_rows:
                 parts.append(_n(self.inspections_rows, "inspection"))
             batch = f" (batch {self.batch_id})" if self.batch_id is not None else ""
-            lines.append("Loaded" + batch + ": " + "; ".join(parts) + ".")
+            lines.append("Loaded" + batch + ": " + ("; ".join(parts) or "nothing to load") + ".")
         else:
             by_file: dict[str, int] = {}
             for r in self.rejections:
@@ -487,7 +489,7 @@ def _read_csv(path: Path, table: str, file: str) -> RawTable:
         if unterminated and i == last:
             reason = (
                 f"the row starting on line {lines[i]} has an unterminated quote: the file ends "
-                "inside a quoted value (is the file cut off?)"
+                "inside a quoted value (is the file cut off, or does a value hold a stray \" character?)"
             )
         else:
             reason = (
@@ -865,8 +867,20 @@ def _check_column(t: _Parsed, spec: _Col, region_set: RegionSet) -> None:
         t.clean[name] = vals
     elif kind in ("money", "rate", "int"):
         vals, bad = _parse_numbers(s, text)
-        t.reject(bad, name, lambda v_, idx: [f"{name} {_q(v)} is not a number" for v in v_])
+
+        def not_a_number(v_: list, idx: np.ndarray) -> list[str]:
+            out = []
+            for v in v_:
+                if kind == "rate" and v is not None and v.rstrip().endswith("%"):
+                    out.append(f"{name} {_q(v)} is a percent: rates must be fractions such as 0.0435, not percents")
+                else:
+                    out.append(f"{name} {_q(v)} is not a number")
+            return out
+
+        t.reject(bad, name, not_a_number)
         arr = vals.to_numpy()
+        if kind == "money":
+            arr = np.round(arr, 2)  # the store keeps cents: check what will be stored
         ok = given & ~bad
         if kind == "int":
             frac = ok & (arr != np.floor(np.where(ok, arr, 0)))

@@ -581,6 +581,46 @@ def test_encodings_gbk_and_bom(engine, tmp_path):
     assert decrypt_value(rows_of(engine, "SELECT name_enc FROM customers WHERE customer_id = 'C2'")[0][0]) == "李四"
 
 
+def test_windows_line_ends_and_excel_quirks(engine, tmp_path):
+    # Excel on Windows: GBK, CRLF line ends, a trailing blank line, an unnamed empty last column
+    loans = "".join(line + ",\r\n" for line in LOANS.splitlines()) + "\r\n"
+    perf = PERF_MARCH.replace("\n", "\r\n")
+    report = load_files(
+        engine, {"loans": put(tmp_path, "loans.csv", loans, "gbk"), "performance": put(tmp_path, "p.csv", perf)}
+    )
+    assert report.ok, report.rejections
+    assert report.ignored_columns == {"loans.csv": ["(column 16, no name)"]}
+    assert rows_of(engine, "SELECT loan_id, industry FROM loans ORDER BY loan_id")[2] == ("L3", "manufacturing")
+
+
+def test_malformed_csv_never_crashes(engine, tmp_path):
+    before = snapshot(engine)
+    stray = LOANS.replace(",home,", ',5" tall home,')  # a quote inside an unquoted value
+    report = load_files(engine, {"loans": put(tmp_path, "stray.csv", stray)})
+    assert not report.ok and all(r.file == "stray.csv" for r in report.rejections)
+    dup = LOANS.replace("purpose,industry", "purpose,LOAN_ID", 1)
+    report = load_files(engine, {"loans": put(tmp_path, "dup.csv", dup)})
+    assert report.rejections[0] == Rejection(
+        "dup.csv", None, "loan_id", None, "column loan_id appears more than once in the header (columns 1 and 15)"
+    )
+    binary = put(tmp_path, "bin.csv", "")
+    binary.write_bytes(bytes(range(256)) * 4)
+    report = load_files(engine, {"loans": binary})
+    assert where(report)[0][0] == "bin.csv"
+    assert snapshot(engine) == before
+
+
+def test_percent_sign_and_cents(engine, tmp_path):
+    before = snapshot(engine)
+    text = LOANS.replace(",0.0435,", ",4.35%,").replace(",50000,0.12", ",0.001,0.12")
+    report = load_files(engine, {"loans": put(tmp_path, "loans.csv", text)})
+    assert [(r.row, r.column, r.reason) for r in report.rejections] == [
+        (2, "interest_rate", "interest_rate '4.35%' is a percent: rates must be fractions such as 0.0435, not percents"),
+        (3, "principal", "principal 0.001 must be greater than 0"),  # it would be stored as 0.00
+    ]
+    assert_rejected_unchanged(engine, before, report)
+
+
 def test_parquet(engine, tmp_path):
     loans = pd.read_csv(pd.io.common.StringIO(LOANS), dtype=str)
     loans["principal"] = loans["principal"].astype(float)
