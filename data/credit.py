@@ -36,6 +36,7 @@ import pickle
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -132,7 +133,9 @@ def _fetch(conn: sa.Connection, stmt: sa.Select) -> pd.DataFrame:
     if conn.dialect.name == "duckdb":
         result = conn.execute(stmt)
         try:
-            return result.cursor.fetch_df()
+            with warnings.catch_warnings():  # "makes an extra copy": still twice as fast as fetch_df
+                warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
+                return result.cursor.to_arrow_table().to_pandas()
         finally:
             result.close()
     return read.read_frame(conn, stmt)
