@@ -317,15 +317,20 @@ def _resolve_month(conn: sa.Connection, scope: Scope, filters: Filters, as_of: d
         return read.month_end(as_of)
     if filters.as_of is not None:
         return read.month_end(filters.as_of)
-    months = read.stored_months(conn, scope, replace(filters, start=None, end=None))
+    months = read.stored_months(conn, scope, filters)  # every month; the range is applied here
+    if filters.start is not None:
+        months = [m for m in months if m >= read.month_end(filters.start)]
+    if filters.end is not None:
+        months = [m for m in months if m <= read.month_end(filters.end)]
     return months[-1] if months else None
 
 
 def loan_book(conn: sa.Connection, scope: Scope, filters: Filters, as_of: dt.date | None = None) -> pd.DataFrame:
     """The book (active loans) in scope at one month, one row per loan, ``LOAN_COLUMNS``.
 
-    The month is ``as_of``, else ``filters.as_of``, else the latest stored month in scope;
-    regions, products and segments of ``filters`` apply. Money in store currency,
+    The month is ``as_of``, else ``filters.as_of``, else the latest stored month in scope
+    within ``filters.start``..``filters.end``; regions, products and segments of
+    ``filters`` apply. Money in store currency,
     ``collateral_value`` = latest valuation (the origination value when none is stored),
     ``months_on_book`` and ``remaining_months`` (to the maturity month, may be <= 0) in
     whole months, ``interest_rate`` a fraction. Sorted by ``loan_id``; the month is in

@@ -10,7 +10,7 @@ from pandas.testing import assert_frame_equal
 from analytics.ecl import EclConfig, assign_stage, ecl_summary, horizon_pd, lgd, lifetime_pd, loan_ecl, secured_mask
 from data.credit import ecl_by, loan_ecl as store_loan_ecl
 from data.read import Filters, Scope
-from tests.test_pd_model import FEB, PD_CURRENT, _private_cache, chain_store  # noqa: F401  (shared fixtures)
+from test_pd_model import FEB, PD_CURRENT, _private_cache, chain_store  # noqa: F401  (shared fixtures)
 
 
 def test_stage_by_dpd_and_npl_class():
@@ -166,6 +166,14 @@ def test_ecl_by_region_respects_scope(chain_store):
             ecl_by(c, Scope.all(), Filters(), by=("customer_id",))
     assert set(gd["region_code"]) == {"440000"}
     assert gd["loans"].sum() == 2  # L1 and L2
+
+
+def test_month_defaults_to_the_latest_in_the_range(chain_store):
+    with chain_store.connect() as c:
+        latest = store_loan_ecl(c, Scope.all(), Filters())
+        in_range = store_loan_ecl(c, Scope.all(), Filters(end=dt.date(2024, 1, 15)))
+    assert latest.attrs["as_of"] == FEB and in_range.attrs["as_of"] == dt.date(2024, 1, 31)
+    assert sorted(in_range["loan_id"]) == ["L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8", "L9"]
 
 
 def test_ecl_of_an_empty_month(chain_store):

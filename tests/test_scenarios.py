@@ -17,7 +17,7 @@ from data.scenarios import (
     save_scenario,
 )
 from data.schema import AuditLog, StressScenario
-from tests.test_pd_model import FEB, PD_CURRENT, _private_cache, chain_store  # noqa: F401  (shared fixtures)
+from test_pd_model import FEB, PD_CURRENT, _private_cache, chain_store  # noqa: F401  (shared fixtures)
 
 MILD = Scenario("Mild recession", gdp_growth=-0.02, unemployment=0.01, house_prices=-0.05, interest_rate=0.0)
 

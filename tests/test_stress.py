@@ -26,7 +26,7 @@ from analytics.stress import (
 )
 from data.credit import run_stress, stress_book
 from data.read import Filters, Scope
-from tests.test_pd_model import FEB, PD_CURRENT, _private_cache, chain_store  # noqa: F401  (shared fixtures)
+from test_pd_model import FEB, PD_CURRENT, _private_cache, chain_store  # noqa: F401  (shared fixtures)
 
 # Constants derived by hand (normal tables / a calculator), not by the code under test:
 # Φ⁻¹(0.02) = −2.053748910631823, √0.15 = 0.3872983346207417, √0.85 = 0.9219544457292888.
