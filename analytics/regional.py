@@ -127,7 +127,7 @@ def period_changes(
         now = current[m].astype(float).to_numpy()
         old = aligned[m].astype(float).to_numpy() if m in aligned.columns else np.full(len(current), np.nan)
         if m in LEVEL_METRICS:
-            with np.errstate(invalid="ignore", divide="ignore"):
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 chg = np.where(old != 0, now / np.where(old != 0, old, 1.0) - 1.0, np.nan)
             chg = np.where(np.isnan(old), np.nan, chg)
         else:

@@ -33,6 +33,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -305,9 +306,12 @@ def discrimination_table(
     """Per observation month, the number of good and bad loans at each score.
 
     The population and label are those of the module docstring: book at m, scored, dpd ≤ 90;
-    bad = dpd > 90 on some row in (m, m + horizon months]. The label is an EXISTS over the
-    loan's later rows, computed in the database, and the result is grouped by
-    (as_of, credit_score, bad).
+    bad = dpd > 90 on some row in (m, m + horizon months]. In the database: the loans' bad
+    rows are collapsed into runs of consecutive months (gaps and islands:
+    month index − ROW_NUMBER), a loan-month is bad when a run [first, last] of the same loan
+    meets (m, m + horizon] (last > m and first ≤ m + horizon), and one statement returns the
+    histogram of all loan-months and of the bad ones (UNION ALL, one snapshot). This avoids a
+    correlated look-ahead over every loan-month.
 
     Returns
     -------
@@ -322,37 +326,70 @@ def discrimination_table(
     if last is None:
         return pd.DataFrame(columns=cols)
     latest_obs = shift_month(last, -(1 if partial else horizon))
-    s = P.alias("s")
+    history = _history(filters)
     o = P.alias("o")
-    s_idx, o_idx = _month_index(s.c.as_of), _month_index(o.c.as_of)
     event = o.c.dpd > 90
     if bad_if_written_off:
         event = sa.or_(event, o.c.status == "written_off")
-    later = (
-        sa.select(sa.literal(1))
-        .where(
-            o.c.loan_id == s.c.loan_id,
-            o_idx > s_idx,
-            o_idx <= s_idx + horizon,
-            event,
-            *book_conditions(scope, _history(filters), table=o, active_only=False, months=False),
-        )
-        .correlate(s)
+    bad_rows = (
+        sa.select(o.c.loan_id, _month_index(o.c.as_of).label("idx"))
+        .where(event, *book_conditions(scope, history, table=o, active_only=False, months=False))
+        .cte("bad_rows")
     )
-    bad = sa.exists(later).label("bad")
-    stmt = (
-        sa.select(s.c.as_of, s.c.credit_score, bad, sa.func.count().label("loans"))
+    islands = sa.select(
+        bad_rows.c.loan_id,
+        bad_rows.c.idx,
+        (bad_rows.c.idx - sa.func.row_number().over(partition_by=bad_rows.c.loan_id, order_by=bad_rows.c.idx)).label("island"),
+    ).subquery("islands")
+    runs = (
+        sa.select(islands.c.loan_id, sa.func.min(islands.c.idx).label("first"), sa.func.max(islands.c.idx).label("last"))
+        .group_by(islands.c.loan_id, islands.c.island)
+        .cte("runs")
+    )
+    s = P.alias("s")
+    obs = (
+        sa.select(s.c.loan_id, s.c.as_of, s.c.credit_score, _month_index(s.c.as_of).label("idx"))
         .where(
             *book_conditions(scope, filters, table=s),
             s.c.as_of <= latest_obs,
             s.c.credit_score.is_not(None),
             s.c.dpd <= 90,
         )
-        .group_by(s.c.as_of, s.c.credit_score, bad)
-        .order_by(s.c.as_of, s.c.credit_score, bad)
+        .cte("obs")
     )
-    out = read_frame(conn, stmt)
-    out["bad"] = out["bad"].astype(bool)
+    bad_obs = (
+        sa.select(obs.c.loan_id, obs.c.as_of, obs.c.credit_score)
+        .distinct()
+        .select_from(
+            obs.join(
+                runs,
+                sa.and_(runs.c.loan_id == obs.c.loan_id, runs.c.last > obs.c.idx, runs.c.first <= obs.c.idx + horizon),
+            )
+        )
+        .subquery("bad_obs")
+    )
+    every = sa.select(
+        obs.c.as_of, obs.c.credit_score, sa.literal(0).label("kind"), sa.func.count().label("loans")
+    ).group_by(obs.c.as_of, obs.c.credit_score)
+    bads = sa.select(
+        bad_obs.c.as_of, bad_obs.c.credit_score, sa.literal(1).label("kind"), sa.func.count().label("loans")
+    ).group_by(bad_obs.c.as_of, bad_obs.c.credit_score)
+    result = conn.execute(sa.union_all(every, bads))
+    counts = pd.DataFrame(result.fetchall(), columns=["as_of", "credit_score", "kind", "loans"])
+    if counts.empty:
+        out = pd.DataFrame(columns=cols)
+    else:
+        wide = counts.pivot_table(
+            index=["as_of", "credit_score"], columns="kind", values="loans", aggfunc="sum", fill_value=0
+        ).reindex(columns=[0, 1], fill_value=0)
+        n_bad = wide[1].to_numpy()
+        n_good = wide[0].to_numpy() - n_bad
+        keys = wide.index.to_frame(index=False)
+        out = pd.concat(
+            [keys.assign(bad=False, loans=n_good), keys.assign(bad=True, loans=n_bad)], ignore_index=True
+        )
+        out = out[out["loans"] > 0].sort_values(["as_of", "credit_score", "bad"]).reset_index(drop=True)
+        out["loans"] = out["loans"].astype(np.int64)
     out.attrs["last_month"] = last
     return out
 
