@@ -254,6 +254,24 @@ def test_fit_falls_back_with_too_few_defaults():
     assert "too few outcomes" in model.fallback_reason and "3 defaults" in model.fallback_reason
 
 
+def test_no_scores_at_all():
+    rng = np.random.default_rng(3)
+    n = 400
+    train = pd.DataFrame({
+        "credit_score": [None] * n, "dpd": rng.choice([0, 15, 45], n), "product": ["A"] * n, "segment": ["retail"] * n,
+        "balance": [1.0] * n, "collateral_type": ["none"] * n, "collateral_value": [0.0] * n,
+        "months_on_book": [12] * n, "month_index": np.repeat([1, 2, 3, 4], n // 4),
+    })
+    train["default_12m"] = (rng.random(n) < np.where(train["dpd"] > 30, 0.6, 0.05)).astype(int)
+    model = pdm.fit_pd_model(train)
+    assert model.method == "logistic"
+    assert (model.spec.score_mean, model.spec.score_std) == (0.0, 1.0)
+    x = pdm.design_matrix(train, model.spec)
+    assert (x[:, 0] == 0.0).all() and (x[:, 1] == 1.0).all()  # score_z 0, score_missing 1
+    p = pdm.predict_pd(model, train.assign(classification="normal"))
+    assert np.isfinite(p).all() and p[train["dpd"].to_numpy() > 30].mean() > p[train["dpd"].to_numpy() == 0].mean()
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_fit_on_random_labels_has_no_power(seed):
     rng = np.random.default_rng(seed)

@@ -170,6 +170,9 @@ def test_degenerate_books():
     assert empty.by_region.empty and empty.summary["capital_ratio_after"] != empty.summary["capital_ratio_after"]  # NaN
     one = evaluate(prepare_book(_book().iloc[2:]), ADVERSE)  # only an NPL loan: nothing performing
     assert one.summary["npl_ratio_after"] == 1.0 and np.isnan(one.summary["pd_stressed"])
+    no_npl = evaluate(prepare_book(_book().iloc[:2], RATES_ONLY), SHOCK).summary
+    assert no_npl["npl_ratio"] == 0.0
+    assert no_npl["npl_ratio_after"] == pytest.approx((1000 * P1 + 2000 * P2) / 3000, rel=1e-12)
     no_pd = _book().assign(pd_12m=np.nan)
     r = evaluate(prepare_book(no_pd), ADVERSE)
     assert np.isnan(r.summary["el_stressed"])
