@@ -57,7 +57,15 @@ Outputs (for the book and per region, product, segment)
 
 Speed: :func:`prepare_book` turns the loan frame into numpy arrays once (Φ⁻¹, ρ, LGD
 inputs, group codes); :func:`evaluate` then re-evaluates any scenario in a few vectorised
-passes and ``numpy.bincount`` sums over one combined region × product × segment code.
+passes and ``numpy.bincount`` sums over one combined region × product × segment code,
+split over one thread per CPU for books above 250,000 loans (numpy releases the GIL; the
+partial sums are added in a fixed order, so results do not depend on the thread count).
+On the 1M-loan demo store: about 20 ms for the 515,000-loan book and 45-60 ms for
+1,000,000 loans on a busy 2-CPU machine (``bench/stress.py``).
+
+Also in the outputs by design: the baseline scenario already shows a provision shortfall
+when today's 12-month PDs imply defaults that will migrate to substandard within the year;
+it is the expected migration, not a stress.
 """
 
 from __future__ import annotations
