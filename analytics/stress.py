@@ -59,7 +59,8 @@ Speed: :func:`prepare_book` turns the loan frame into numpy arrays once (Φ⁻¹
 inputs, group codes); :func:`evaluate` then re-evaluates any scenario in a few vectorised
 passes and ``numpy.bincount`` sums over one combined region × product × segment code,
 split over one thread per CPU for books above 250,000 loans (numpy releases the GIL; the
-partial sums are added in a fixed order, so results do not depend on the thread count).
+partial sums are added in chunk order: repeatable on a machine; another CPU count
+changes only the last bits of a sum).
 On the 1M-loan demo store: about 20 ms for the 515,000-loan book and 45-60 ms for
 1,000,000 loans on a busy 2-CPU machine (``bench/stress.py``).
 
