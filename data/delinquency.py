@@ -180,12 +180,21 @@ def transition_sums(
         return pd.DataFrame(columns=cols)
     p0, p1 = P.alias("p0"), P.alias("p1")
     if len(pairs) == 1:
+        # Constants: the database filters both scans by month.
         ((frm, to),) = pairs.items()
-        to_month: sa.ColumnElement = sa.literal(to, sa.Date)
-        month_cond = p0.c.as_of == frm
+        source = p0.outerjoin(p1, sa.and_(p1.c.loan_id == p0.c.loan_id, p1.c.as_of == to))
+        month_cond: sa.ColumnElement[bool] = p0.c.as_of == frm
+        to_month: sa.ColumnElement | None = None
     else:
-        to_month = sa.case(dict(pairs), value=p0.c.as_of)
-        month_cond = p0.c.as_of.in_(sorted(pairs))
+        # A small VALUES table of (from, to) months: plain equi-joins, fastest on both back ends.
+        pr = sa.values(sa.column("prev", sa.Date), sa.column("cur", sa.Date), name="month_pairs").data(
+            sorted(pairs.items())
+        )
+        source = p0.join(pr, p0.c.as_of == pr.c.prev).outerjoin(
+            p1, sa.and_(p1.c.loan_id == p0.c.loan_id, p1.c.as_of == pr.c.cur)
+        )
+        month_cond = sa.true()
+        to_month = pr.c.cur
     if kind == "bucket":
         from_state, active_to = bucket_expr(p0.c.dpd), bucket_expr(p1.c.dpd)
     elif kind == "class":
@@ -199,7 +208,7 @@ def transition_sums(
         else_=active_to,
     )
     keys = [from_state.label("from_state"), to_state.label("to_state")]
-    if len(pairs) > 1:  # a bare parameter cannot be a GROUP BY key on DuckDB: one month is added below
+    if to_month is not None:  # (a bare parameter cannot be a GROUP BY key on DuckDB: one month is added below)
         keys.insert(0, to_month.label("as_of"))
     stmt = (
         sa.select(
@@ -207,7 +216,7 @@ def transition_sums(
             sa.func.count().label("loans"),
             sa.cast(sa.func.coalesce(sa.func.sum(p0.c.outstanding_principal), 0), sa.Double).label("balance"),
         )
-        .select_from(p0.outerjoin(p1, sa.and_(p1.c.loan_id == p0.c.loan_id, p1.c.as_of == to_month)))
+        .select_from(source)
         .where(*book_conditions(scope, filters, table=p0, months=False), month_cond)
         .group_by(*keys)
         .order_by(*keys)
@@ -215,7 +224,7 @@ def transition_sums(
     out = read_frame(conn, stmt)
     if out.empty:
         return pd.DataFrame(columns=cols)
-    if len(pairs) == 1:
+    if to_month is None:
         out.insert(0, "as_of", to)
     return out[cols]
 
@@ -231,8 +240,7 @@ def overdue_rates(conn: sa.Connection, scope: Scope, filters: Filters, by: Seque
     keep = ["as_of", *by, "loans", "balance"]
     for k in dq.THRESHOLDS:
         keep += [f"loans_dpd_gt_{k}", f"balance_dpd_gt_{k}"]
-    rates = dq.overdue_rates(agg[keep] if not agg.empty else agg.reindex(columns=keep))
-    return rates.reset_index(drop=True)
+    return dq.overdue_rates(agg[keep]).reset_index(drop=True)
 
 
 def bucket_counts(conn: sa.Connection, scope: Scope, filters: Filters, by: Sequence[str] = ()) -> pd.DataFrame:
