@@ -232,7 +232,10 @@ def binned_counts(values: np.ndarray, counts: np.ndarray, edges: Sequence[float]
 
 def _month_histograms(hist: pd.DataFrame) -> dict[object, tuple[np.ndarray, np.ndarray]]:
     require_columns(hist, ("as_of", "credit_score", "loans"), "hist")
-    h = hist[hist["credit_score"].notna() & (hist["loans"] > 0)].sort_values(["as_of", "credit_score"])
+    h = hist[hist["credit_score"].notna() & (hist["loans"] > 0)]
+    if pd.api.types.is_datetime64_any_dtype(h["as_of"]):  # months as datetime.date throughout
+        h = h.assign(as_of=h["as_of"].dt.date)
+    h = h.sort_values(["as_of", "credit_score"])
     return {
         m: (g["credit_score"].to_numpy(dtype=float), g["loans"].to_numpy(dtype=np.int64))
         for m, g in h.groupby("as_of", sort=True)
@@ -293,7 +296,7 @@ def psi_table(
 
 
 def _previous_month(months: pd.Index) -> pd.Index:
-    """The previous calendar month's last day, as the same kind of value as ``months``."""
+    """The previous calendar month's last day (``datetime.date``) of each month."""
     prev = (pd.PeriodIndex(pd.to_datetime(months), freq="M") - 1).to_timestamp(how="end").normalize()
     return pd.Index([d.date() for d in prev])
 

@@ -112,8 +112,10 @@ def score_histogram(
     return read_frame(conn, stmt)
 
 
-def _first_scored_month(hist: pd.DataFrame) -> dt.date | None:
-    return None if hist.empty else hist["as_of"].min()
+def _first_scored_month(conn: sa.Connection, scope: Scope, filters: Filters) -> dt.date | None:
+    """The first month of the history in scope (under the non-month filters) with a score."""
+    conds = book_conditions(scope, _history(filters), months=False)
+    return conn.execute(sa.select(sa.func.min(P.c.as_of)).where(*conds, P.c.credit_score.is_not(None))).scalar()
 
 
 def psi_trend(
@@ -135,7 +137,7 @@ def psi_trend(
         ``attrs["baseline"]`` (``None`` without scores).
     """
     hist = score_histogram(conn, scope, _history(filters))
-    base = month_end(baseline) if baseline is not None else _first_scored_month(hist)
+    base = month_end(baseline) if baseline is not None else (None if hist.empty else hist["as_of"].min())
     trend = drift.psi_trend(hist, base)
     out = trend[_selected(trend["as_of"], filters)].reset_index(drop=True) if not trend.empty else trend
     out.attrs["baseline"] = base if not hist.empty else None
@@ -169,7 +171,7 @@ def psi_contributions(
     """
     m = month_end(month)
     if reference is None:
-        ref = _first_scored_month(score_histogram(conn, scope, _history(filters)))
+        ref = _first_scored_month(conn, scope, filters)
         if ref is None:
             return _empty_psi_table()
     else:

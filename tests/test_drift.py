@@ -122,6 +122,9 @@ def test_psi_trend_other_baseline_gap_month_and_no_scores():
     # Without February, March has no previous month: no month-on-month PSI.
     t2 = drift.psi_trend(h[h["as_of"] != FEB])
     assert t2["psi_mom"].isna().all()
+    stamped = drift.psi_trend(h.assign(as_of=pd.to_datetime(h["as_of"])))  # datetime64 months work too
+    assert stamped["as_of"].tolist() == [JAN, FEB, MAR]
+    assert stamped["psi_mom"][1:].tolist() == pytest.approx([PSI_FEB, PSI_MAR_MOM])
     empty = drift.psi_trend(_hist([]))
     assert empty.empty and empty.attrs["baseline"] is None
     assert drift.psi_trend(h, baseline=APR)["psi"].isna().all()
