@@ -50,8 +50,8 @@ __all__ = [
 THRESHOLDS: tuple[int, ...] = (0, 30, 90)
 """dpd > k for the "1+", "30+" and "90+ DPD" overdue rates."""
 
-THRESHOLD_LABELS: dict[int, str] = {0: "1+", 30: "30+", 90: "90+"}
-"""Display name of each threshold k ("1+ DPD" is dpd > 0)."""
+THRESHOLD_LABELS: dict[int, str] = {0: "1+ DPD 逾期1天以上", 30: "30+ DPD 逾期30天以上", 90: "90+ DPD 逾期90天以上"}
+"""Display name (English and 中文) of each threshold k ("1+ DPD" is dpd > 0)."""
 
 _SUFFIX = {0: 1, 30: 30, 90: 90}
 

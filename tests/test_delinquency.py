@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
+from analytics.kpi import THRESHOLD_LABELS
 from analytics.delinquency import (
     DEFINITIONS,
     DPD_BUCKETS,
@@ -503,8 +504,103 @@ def test_labels_carry_chinese():
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in label) for label in STATE_LABELS.values())
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in label) for label in METRIC_LABELS.values())
     assert set(STATE_LABELS) == set(ROLL_STATES)
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in label) for label in THRESHOLD_LABELS.values())
     assert all(set(d) == {"en", "zh"} for d in DEFINITIONS.values())
     assert "dpd = 0 at m" in DEFINITIONS["cure_rate"]["en"]
+
+
+# ---------------------------------------------------------------- random tape against a loan-level reference
+
+
+def _random_tape(seed: int, n_loans: int = 40, n_months: int = 6) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Loans with gaps, closures and write-offs, for a cross-check against plain loops."""
+    rng = np.random.default_rng(seed)
+    months = [dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2024, 3, 31), dt.date(2024, 4, 30),
+              dt.date(2024, 5, 31), dt.date(2024, 6, 30)][:n_months]
+    loans, perf = [], []
+    for i in range(n_loans):
+        lid = f"R{i:03d}"
+        disb = dt.date(2023, int(rng.integers(10, 13)), 15) if i % 3 else dt.date(2024, int(rng.integers(1, 4)), 5)
+        loans.append((lid, f"C{i}", GD if i % 2 else BJ, None, "consumer", disb, float(rng.integers(1, 50) * 100)))
+        dpd, done = 0, False
+        for m in months:
+            if done or m < disb or rng.random() < 0.1:  # not yet disbursed, gone, or a gap in the tape
+                continue
+            dpd = int(max(0, dpd + rng.choice([-60, 0, 0, 30, 31, 95])))
+            status = rng.choice(["active"] * 12 + ["closed", "written_off"])
+            done = status != "active"
+            rep = rng.choice(["normal", "special_mention", "substandard", None])
+            perf.append((lid, m, float(rng.integers(0, 50) * 100), dpd, status, rep, "normal", 600))
+    cols = ["loan_id", "customer_id", "region_code", "branch_id", "product", "disbursement_date", "principal"]
+    lf = pd.DataFrame(loans, columns=cols).assign(segment="retail", maturity_date=dt.date(2030, 1, 1), interest_rate=0.05)
+    pf = pd.DataFrame(perf, columns=["loan_id", "as_of", "outstanding_principal", "dpd", "status",
+                                     "classification_reported", "classification", "credit_score"])
+    pf = pf.join(lf.set_index("loan_id")[["region_code", "branch_id", "product", "segment"]], on="loan_id")
+    return lf, pf
+
+
+def _reference_transitions(pf: pd.DataFrame) -> dict[tuple, tuple[int, float]]:
+    rows = {(r.loan_id, r.as_of): r for r in pf.itertuples()}
+    months = sorted(pf["as_of"].unique())
+    out: dict[tuple, list] = {}
+    for a, b in zip(months[:-1], months[1:]):
+        for (lid, m), r in rows.items():
+            if m != a or r.status != "active":
+                continue
+            n = rows.get((lid, b))
+            to = "missing" if n is None else (n.status if n.status != "active" else dpd_bucket([n.dpd])[0])
+            key = (b, dpd_bucket([r.dpd])[0], to)
+            cur = out.setdefault(key, [0, 0.0])
+            cur[0] += 1
+            cur[1] += r.outstanding_principal
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _reference_vintage(lf: pd.DataFrame, pf: pd.DataFrame) -> dict[tuple, tuple[float, float]]:
+    """{(cohort month index, mob): (30+ by balance or NaN, cumulative default or NaN)} for observed MOBs."""
+    idx = {r.loan_id: r.disbursement_date.year * 12 + r.disbursement_date.month for r in lf.itertuples()}
+    principal = lf.assign(c=lf["loan_id"].map(idx)).groupby("c")["principal"].sum()
+    n_loans = lf.assign(c=lf["loan_id"].map(idx)).groupby("c").size()
+    first: dict[str, int] = {}
+    seen: dict[tuple, float] = {}
+    for r in pf.itertuples():
+        c, mob = idx[r.loan_id], r.as_of.year * 12 + r.as_of.month - idx[r.loan_id]
+        seen[(c, mob)] = seen.get((c, mob), 0.0) + (r.outstanding_principal if r.status == "active" and r.dpd > 30 else 0.0)
+        if (r.dpd > 90 or r.status == "written_off") and mob >= 0:
+            first[r.loan_id] = min(first.get(r.loan_id, 10**6), mob)
+    out = {}
+    for (c, mob), b in seen.items():
+        if mob < 0:
+            continue
+        defaulted = sum(1 for lid, k in first.items() if idx[lid] == c and k <= mob)
+        out[(c, mob)] = (b / principal[c], defaulted / n_loans[c])
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_tape_matches_loan_level_reference(engine, seed):
+    lf, pf = _random_tape(seed)
+    with engine.begin() as c:
+        insert_frame(c, Loan.__table__, lf)
+        insert_frame(c, Performance.__table__, pf)
+    with engine.connect() as c:
+        trans = dd.roll_transitions(c, ALL, Filters())
+        vint = dd.vintage_curves(c, ALL, Filters())
+        dist = dd.bucket_distribution(c, ALL, Filters())
+    got = {(r.as_of, r.from_state, r.to_state): (r.loans, r.balance) for r in trans.itertuples()}
+    ref_t = _reference_transitions(pf)
+    assert set(got) == set(ref_t)
+    for key, (n, b) in ref_t.items():
+        assert got[key][0] == n and got[key][1] == pytest.approx(b)
+    ref = _reference_vintage(lf, pf)
+    observed = vint.dropna(subset=["vintage_30_balance"])
+    got_v = {(r.cohort.year * 12 + r.cohort.month, r.mob): (r.vintage_30_balance, r.cum_default_count)
+             for r in observed.itertuples()}
+    assert set(got_v) == set(ref)
+    for key, pair in ref.items():
+        assert got_v[key] == pytest.approx(pair)
+    book = pf[pf["status"] == "active"]
+    assert dist.groupby("as_of")["loans"].sum().to_dict() == book.groupby("as_of").size().to_dict()
 
 
 # ---------------------------------------------------------------- properties
