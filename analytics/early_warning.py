@@ -310,7 +310,8 @@ def backtest_table(counts: pd.DataFrame, levels: Mapping[str, str]) -> pd.DataFr
         ``rule``, ``alerts`` (loan-months alerted), ``alerted_loans`` (distinct loans),
         ``alerts_bad`` (alerts whose loan was > 90 DPD within the next 12 months); plus a
         row whose ``rule`` is ``"__book__"``: the book's loan-months over the same months
-        (``alerts`` = loan-months, ``alerted_loans`` = loans, ``alerts_bad`` = bad ones).
+        (``alerts`` = loan-months, ``alerts_bad`` = the bad ones; its ``alerted_loans`` is
+        not used).
     levels : mapping
         Rule name → level; every rule here gets a row (zeros when it never fired).
 

@@ -121,6 +121,8 @@ def _tape():
     add("S50", [_row("S50", JAN, score=700), _row("S50", APR, score=650)])
     add("S49", [_row("S49", JAN, score=700), _row("S49", APR, score=651)])
     add("S_NO_BEFORE", [_row("S_NO_BEFORE", FEB, score=700), _row("S_NO_BEFORE", APR, score=600)])
+    add("S_ALL", [_row("S_ALL", m, score=v) for m, v in zip((JAN, FEB, MAR, APR), (700, 690, 680, 650))])
+    add("S_GAP", [_row("S_GAP", m, score=v) for m, v in zip((JAN, MAR, APR), (700, 660, 650))])  # no Feb
     # LTV above the real-estate maximum 0.70; collateral value unchanged (no fall)
     add("LTV", [_row("LTV", APR, bal=701.0, coll=1000.0)], ctype="real_estate", cval=1000.0)
     add("LTVn", [_row("LTVn", APR, bal=700.0, coll=1000.0)], ctype="real_estate", cval=1000.0)
@@ -159,7 +161,8 @@ def _tape():
 
 EXPECTED_APR = {
     ("D1", "dpd_1+", "low"), ("D30", "dpd_30+", "medium"), ("D60", "dpd_60+", "high"),
-    ("D90", "dpd_90+", "high"), ("S50", "score_drop", "medium"), ("LTV", "ltv", "medium"),
+    ("D90", "dpd_90+", "high"), ("S50", "score_drop", "medium"), ("S_ALL", "score_drop", "medium"),
+    ("S_GAP", "score_drop", "medium"), ("LTV", "ltv", "medium"),
     ("LTV_ORIG", "ltv", "medium"), ("FALL", "collateral_fall", "medium"),
     ("CX", "classification_exception", "high"), ("M1", "multiple_delinquent", "medium"),
     ("M2", "multiple_delinquent", "medium"), ("I1", "inspection_overdue", "low"),
@@ -193,6 +196,7 @@ def test_each_rule_fires_exactly_on_the_hand_tape(tape):
     detail = {(r.loan_id, r.rule): json.loads(r.detail) for r in a.itertuples()}
     assert detail[("D90", "dpd_90+")] == {"dpd": 95, "previous_dpd": 0, "threshold": 90}
     assert detail[("S50", "score_drop")] == {"score": 650, "score_before": 700, "drop": 50, "months": 3}
+    assert detail[("S_GAP", "score_drop")]["score_before"] == 700
     assert detail[("LTV", "ltv")] == {"ltv": 0.701, "max_ltv": 0.7, "balance": 701.0, "collateral_value": 1000.0,
                                       "collateral_type": "real_estate"}
     assert detail[("LTV_ORIG", "ltv")]["ltv"] == 0.9 and detail[("LTV_ORIG", "ltv")]["collateral_value"] == 1000.0
@@ -229,7 +233,7 @@ def test_evaluation_with_disabled_rules_and_another_level(tape, tmp_path):
     with tape.connect() as c:
         got, _ = _alerts(c)
     expected = {x for x in EXPECTED_APR if x[1] != "inspection_overdue" and x[1] != "score_drop"}
-    assert got == expected | {("S50", "score_drop", "high"), ("S49", "score_drop", "high")}
+    assert got == expected | {(lid, "score_drop", "high") for lid in ("S50", "S49", "S_ALL", "S_GAP")}
 
 
 def test_scope(tape):
