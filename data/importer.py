@@ -964,6 +964,19 @@ def _duplicates(t: _Parsed, keys: list[str], column: str, describe: Callable[[tu
 # ---------------------------------------------------------------------------------------------
 
 
+def _for_copy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Arrow-backed text and nullable integers as Python objects: PostgreSQL's COPY path walks
+    the frame row by row in Python, where iterating Arrow strings is several times slower."""
+    out = {}
+    for col in frame.columns:
+        s = frame[col]
+        if isinstance(s.dtype, (pd.StringDtype, pd.ArrowDtype)) or pd.api.types.is_extension_array_dtype(s.dtype):
+            if not isinstance(s.dtype, pd.DatetimeTZDtype):
+                s = s.astype(object).where(s.notna(), None)
+        out[col] = s
+    return pd.DataFrame(out, index=frame.index)
+
+
 @contextmanager
 def _keys_relation(conn: sa.Connection, frame: pd.DataFrame, types: dict[str, sa.types.TypeEngine]):
     name = f"_daihou_keys_{uuid.uuid4().hex[:12]}"
@@ -983,7 +996,7 @@ def _keys_relation(conn: sa.Connection, frame: pd.DataFrame, types: dict[str, sa
         name, sa.MetaData(), *(sa.Column(c, types[c]) for c in frame.columns), prefixes=["TEMPORARY"]
     )
     tbl.create(conn)
-    bulk.insert_frame(conn, tbl, frame)
+    bulk.insert_frame(conn, tbl, _for_copy(frame))
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text(f'ANALYZE "{name}"'))
     yield name
@@ -993,10 +1006,21 @@ def _keys_relation(conn: sa.Connection, frame: pd.DataFrame, types: dict[str, sa
 def _fetch(conn: sa.Connection, sql: str) -> pd.DataFrame:
     """Run a query; the whole result as a DataFrame (fully consumed)."""
     if conn.dialect.name == "duckdb":
-        return conn.connection.driver_connection.execute(sql).df()
+        table = conn.connection.driver_connection.sql(sql).to_arrow_table()
+        columns = {}
+        for name, col in zip(table.column_names, table.columns):
+            typ = col.type
+            if pa.types.is_decimal(typ):
+                col = pc.cast(col, pa.float64())
+            elif pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_string_view(typ):
+                col = pc.cast(col, pa.large_string()) if not pa.types.is_large_string(typ) else col
+                columns[name] = pd.Series(pd.arrays.ArrowStringArray(col, dtype=_STR))
+                continue
+            columns[name] = col.to_pandas()
+        return pd.DataFrame(columns, columns=table.column_names)
     result = conn.execute(sa.text(sql))
     cols = list(result.keys())
-    return pd.DataFrame(result.all(), columns=cols)
+    return pd.DataFrame.from_records([tuple(r) for r in result.all()], columns=cols)
 
 
 def _distinct_text(values: pd.Series) -> pd.DataFrame:
@@ -1282,9 +1306,10 @@ class _Import:
             progress(1.0, f"{label}: nothing to write")
             return 0
         written = 0
+        duck = self.conn.dialect.name == "duckdb"
         for start in range(0, n, _CHUNK):
             chunk = frame.iloc[start:start + _CHUNK]
-            written += bulk.insert_frame(self.conn, table, chunk)
+            written += bulk.insert_frame(self.conn, table, chunk if duck else _for_copy(chunk))
             progress(min(1.0, (start + len(chunk)) / n), f"{label}: {start + len(chunk):,} of {n:,} rows")
         return written
 
@@ -1322,6 +1347,7 @@ class _Import:
         label: str,
         *,
         fixed: tuple[str, ...] = (),
+        narrow_by: str | None = None,
     ) -> np.ndarray:
         """Write ``frame`` into ``model``'s table, replacing stored rows with the same ``keys``.
 
@@ -1331,6 +1357,8 @@ class _Import:
         rows inserted: deleting many rows of a table with a primary key makes DuckDB's commit
         very slow (about 80 s for a million rows). ``fixed`` names indexed columns that cannot
         differ from the stored row (a performance row's loan columns), so they need no update.
+        ``narrow_by`` names a key column with few distinct values (``as_of``): only the rows whose
+        value is already stored are looked up (a new month needs no lookup at all).
         """
         conn = self.conn
         table = model.__table__
@@ -1343,6 +1371,17 @@ class _Import:
         keyframe = frame[keys].copy()
         keyframe["_i"] = np.arange(len(frame), dtype=np.int64)
         matched = np.zeros(len(frame), dtype=bool)
+        if narrow_by is not None:
+            values = [pd.Timestamp(v).date() if isinstance(key_types[narrow_by], sa.Date) else v
+                      for v in pd.unique(frame[narrow_by].dropna())]
+            col = table.c[narrow_by]
+            stored = conn.execute(sa.select(col).where(col.in_(values)).distinct()).scalars().all() if values else []
+            stored_set = {pd.Timestamp(v) for v in stored} if isinstance(key_types[narrow_by], sa.Date) else set(stored)
+            keep = frame[narrow_by].isin(list(stored_set)).to_numpy()
+            keyframe = keyframe.loc[keep]
+        if keyframe.empty:
+            self._insert(table, frame, progress, label)
+            return matched
         indexed = {c.name for ix in table.indexes for c in ix.columns}
         update_cols = [c for c in frame.columns if c not in keys]
         in_place = conn.dialect.name == "duckdb" and not (set(update_cols) & indexed - set(fixed))
@@ -1409,13 +1448,14 @@ class _Import:
             columns=["loan_id", "region_code", "branch_id", "product", "segment"]
         )
         lookup = lookup.drop_duplicates("loan_id").reset_index(drop=True)
-        # Per distinct loan once: positions of each row's loan in the lookup.
+        # The position of each row's loan in the lookup (hashed in Arrow).
         ids = c["loan_id"]
-        codes, uniques = pd.factorize(ids, use_na_sentinel=True)
-        where_u = pd.Index(lookup["loan_id"].astype(object)).get_indexer(np.asarray(uniques, dtype=object))
-        pos = where_u[codes]
-        if (pos < 0).any():  # validation guarantees every loan resolves
+        found = pc.index_in(
+            pa.array(ids.astype(_STR).array), value_set=pa.array(lookup["loan_id"].astype(_STR).array)
+        )
+        if found.null_count:  # validation guarantees every loan resolves
             raise RuntimeError("performance rows without their loan's attributes (internal error)")
+        pos = found.to_numpy(zero_copy_only=False).astype(np.int64)
         loan_cols = {
             col: pd.Series(lookup[col].astype(_STR).array.take(pos))
             for col in ("region_code", "branch_id", "product", "segment")
@@ -1446,7 +1486,7 @@ class _Import:
         progress(0.0, "performance: looking for months already stored")
         matched = self._replace_rows(
             Performance, frame, ["loan_id", "as_of"], progress, "performance",
-            fixed=("region_code", "branch_id", "product", "segment"),
+            fixed=("region_code", "branch_id", "product", "segment"), narrow_by="as_of",
         )
         if matched.any():
             per_month = pd.Series(frame["as_of"].to_numpy()[matched]).value_counts().sort_index()
