@@ -18,8 +18,10 @@ st.set_page_config(page_title="Daihou 贷后", page_icon=":material/account_bala
 ensure_portfolio()
 user = require_login()
 
+# One line per page, in menu order. url_path is the stable address of the page.
 pages = [
     st.Page("pages/overview.py", title=t("overview"), icon=":material/dashboard:", default=True, url_path="overview"),
+    # pages: add new pages above this line
 ]
 nav = st.navigation(pages)
 language_switch()
