@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-__all__ = ["LANGS", "LABELS", "lang", "t", "language_switch"]
+__all__ = ["LANGS", "LABELS", "lang", "t", "tr", "language_switch"]
 
 LANGS = ("zh", "en")
 
@@ -62,6 +62,11 @@ def t(key: str) -> str:
     if pair is None:
         return key
     return pair[0] if lang() == "en" else pair[1]
+
+
+def tr(en: str, zh: str) -> str:
+    """Inline label: ``en`` or ``zh`` by the current language (for labels used on one page only)."""
+    return en if lang() == "en" else zh
 
 
 def language_switch() -> None:
