@@ -625,7 +625,7 @@ def _loan_level(rows: list[tuple[int, int, float, str]]) -> pd.DataFrame:
     return df.drop_duplicates(["loan_id", "as_of"])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(_books)
 def test_property_bucket_and_overdue_rates_within_unit_interval(rows):
     df = _loan_level(rows)
@@ -645,7 +645,7 @@ def test_property_bucket_and_overdue_rates_within_unit_interval(rows):
     assert ((rates >= 0) & (rates <= 1 + 1e-12)).all()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(_books)
 def test_property_roll_rows_sum_to_one_and_rates_within_unit_interval(rows):
     df = _loan_level(rows)
