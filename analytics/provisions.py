@@ -47,6 +47,7 @@ __all__ = [
     "CLASSES",
     "NPL_CLASSES",
     "CLASS_LABELS",
+    "FLOOR_UPPER_DPD",
     "MIGRATION_STATES",
     "MIGRATION_STATE_LABELS",
     "METRIC_LABELS",
@@ -140,7 +141,10 @@ DEFINITIONS: dict[str, dict[str, str]] = {
 }
 """Help text of each classification / provision metric: one line in English and Chinese."""
 
-_FLOOR_UPPER = np.array([0, 90, 270, 360])
+FLOOR_UPPER_DPD: tuple[int, ...] = (0, 90, 270, 360)
+"""Inclusive upper dpd of the floor classes normal … doubtful (loss is dpd > 360)."""
+
+_FLOOR_UPPER = np.asarray(FLOOR_UPPER_DPD)
 _RANK = {c: i for i, c in enumerate(CLASSES)}
 
 

@@ -41,8 +41,7 @@ __all__ = [
 P = Performance.__table__
 L = Loan.__table__
 
-_FLOOR_UPPER: tuple[int, ...] = (0, 90, 270, 360)
-"""Inclusive upper dpd of the floor classes normal … doubtful (loss is > 360)."""
+_FLOOR_UPPER = pv.FLOOR_UPPER_DPD
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 from analytics.classification import CLASSES, floor_class
-from analytics.kpi import DEFAULT_POLICY, ProvisionPolicy, book_kpis, provision_kpis, safe_ratio
+from analytics.kpi import ProvisionPolicy, book_kpis, provision_kpis, safe_ratio
 from analytics.provisions import (
     CLASS_LABELS,
     DEFINITIONS,
