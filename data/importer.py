@@ -331,10 +331,6 @@ _KEYS = {
     "inspections": "inspection_id",
 }
 
-# Stored columns that never reach the store as given (PII goes to *_enc columns).
-_PII = ("name", "id_number", "phone")
-
-
 def _max_len(table: str, column: str) -> int | None:
     col = _MODELS[table].__table__.c.get(column)
     return getattr(col.type, "length", None) if col is not None else None
@@ -445,7 +441,7 @@ def _is_blank_record(b: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np
 
 def _read_csv(path: Path, table: str, file: str) -> RawTable:
     data = path.read_bytes()
-    if not data.strip():
+    if len(data) < 65536 and not data.strip():  # a big file is not blank: spare the copy
         return _unreadable(table, file, f"{file} is empty (no header, no rows)")
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -496,9 +492,9 @@ def _read_csv(path: Path, table: str, file: str) -> RawTable:
                 f"the row has {fields[i]} values, the header has {ncols} "
                 "(is the line cut off, or does a value contain an unquoted comma?)"
             )
-        rejections.append(
-            Rejection(file, int(lines[i]), None, snippet[:_MAX_VALUE_CHARS], reason)
-        )
+        # A customer line holds personal data: it is not copied into the report.
+        shown = None if table == "customers" else snippet[:_MAX_VALUE_CHARS]
+        rejections.append(Rejection(file, int(lines[i]), None, shown, reason))
     good = data_idx[~bad]
     if good.size == 0 or not picked:
         frame = pd.DataFrame({name: pd.Series([], dtype="str") for name in picked.values()})
@@ -596,7 +592,7 @@ def read_table(path: str | Path, table: str) -> RawTable:
         return _read_parquet(p, table, file)
     try:
         return _read_csv(p, table, file)
-    except Exception as exc:  # pandas' own parser found something the scan did not
+    except Exception as exc:  # Arrow's parser found something the scan did not
         log.exception("reading %s", p)
         return _unreadable(table, file, f"{file} could not be read as CSV ({exc})")
 
@@ -757,6 +753,7 @@ class _Parsed:
         self.text: dict[str, pd.Series] = {}
         self.clean = pd.DataFrame(index=pd.RangeIndex(self.n))
         self.bad = np.zeros(self.n, dtype=bool)
+        self.bad_cells: dict[str, np.ndarray] = {}  # column -> rows already rejected for it
         self.missing_columns: set[str] = set()
 
     def file_problem(self, column: str | None, reason: str, value: str | None = None) -> None:
@@ -787,6 +784,8 @@ class _Parsed:
         for r, v, m in zip(rows.tolist(), vals, reasons):
             items.append((key(self.table, r, column), Rejection(self.file, r, column, v, m)))
         self.bad[idx] = True
+        if column is not None:
+            self.bad_cells.setdefault(column, np.zeros(self.n, dtype=bool))[idx] = True
 
 
 def _q(v: str | None) -> str:
@@ -902,6 +901,7 @@ def _check_column(t: _Parsed, spec: _Col, region_set: RegionSet) -> None:
                 "0.0435 for 4.35%, not percents",
             )
             t.bad[ok] = True
+            t.bad_cells.setdefault(name, np.zeros(t.n, dtype=bool))[ok] = True
         if not percent:
             safe = np.where(ok, arr, 0.0)
             if spec.above is not None:
@@ -1218,6 +1218,8 @@ class _Import:
                 continue
             raw_given = t.text[name].iloc[pos].notna().to_numpy()
             understood = ~(raw_given & file_vals[name].isna().to_numpy())
+            if name in t.bad_cells:  # already rejected for this cell: one reason is enough
+                understood &= ~t.bad_cells[name][pos]
             kind = "int" if spec.kind == "int" else ("text" if spec.kind in ("enum", "region", "class") else spec.kind)
             same = _equal(kind, file_vals[name], store_vals[name])
             differ = ~same & understood

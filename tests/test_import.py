@@ -318,6 +318,10 @@ def test_loan_already_stored_differs_or_unchanged(engine, tmp_path):
     )
     assert "2026-06-01" in report.rejections[1].reason and "2027-06-01" in report.rejections[1].reason
     assert_rejected_unchanged(engine, before, report)
+    # a bad value in a stored loan is reported once, for what is wrong with it
+    report = load_files(engine, {"loans": put(tmp_path, "loans.csv", LOANS.replace(",1000000,0.0435", ",-5,0.0435"))})
+    assert [(r.row, r.column, r.reason) for r in report.rejections] == [(2, "principal", "principal -5 must be greater than 0")]
+    assert_rejected_unchanged(engine, before, report)
 
     # identical rows (names instead of codes, other case, same values) are skipped as unchanged
     same = LOANS.replace("440000,B1,consumer", "广东省,B1,consumer").replace("Beijing", "北京").replace(",mortgage,retail,", ",mortgage,RETAIL,")
@@ -498,6 +502,13 @@ def test_customers_rules_and_update(engine, tmp_path):
     report = load_files(engine, {"customers": put(tmp_path, "c.csv", bad)})
     assert where(report) == [
         ("c.csv", 2, "customer_id"), ("c.csv", 4, "customer_id"), ("c.csv", 4, "annual_income"),
+    ]
+    assert_rejected_unchanged(engine, before, report)
+    # a cut-off customer line is reported without copying its personal data into the report
+    report = load_files(engine, {"customers": put(tmp_path, "c.csv", CUSTOMERS + "C3,赵六,1101011990\n")})
+    assert report.rejections == [
+        Rejection("c.csv", 4, None, None, "the row has 3 values, the header has 8 (is the line cut off, or "
+                  "does a value contain an unquoted comma?)"),
     ]
     assert_rejected_unchanged(engine, before, report)
     assert load_files(engine, {"customers": put(tmp_path, "c.csv", CUSTOMERS)}).ok
