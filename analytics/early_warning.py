@@ -25,8 +25,8 @@ rule                       fires when
 ``classification_exception``  the reported class is better than the DPD floor
                            (metrics.md, five-level classification).
 ``multiple_delinquent``    the loan is delinquent (dpd > 0) and its customer has at least 2
-                           delinquent loans in the book at m (within the evaluating scope);
-                           each of those loans gets the alert.
+                           delinquent loans in the book at m (counted within the evaluating
+                           scope and filters); each of those loans gets the alert.
 ``inspection_overdue``     an inspection of the loan is due before m's last day (more than
                            ``grace_days`` before it) and was not done by that day.
 =========================  ==================================================================

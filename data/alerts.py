@@ -41,6 +41,7 @@ import sqlalchemy as sa
 
 from analytics.classification import CLASSES
 from analytics.early_warning import LEVELS, RuleSet, backtest_table, merge_rule_config, rules_from_config
+from data.classification import floor_rank_expr, reported_rank_expr
 from data.read import Filters, Scope, book_conditions, month_end, read_frame, scope_condition, stored_months
 from data.schema import Alert, Inspection, Loan, Performance
 
@@ -171,10 +172,6 @@ def _history(scope: Scope, filters: Filters, first: dt.date, last: dt.date, look
     return keep.cte("h").prefix_with("MATERIALIZED")
 
 
-def _floor_rank(dpd: sa.ColumnElement) -> sa.ColumnElement[int]:
-    return sa.case((dpd == 0, 0), (dpd <= 90, 1), (dpd <= 270, 2), (dpd <= 360, 3), else_=4)
-
-
 def _rule_selects(
     h: sa.CTE, rules: RuleSet, scope: Scope, filters: Filters, first: dt.date, last: dt.date, outcome: bool
 ) -> list[sa.Select]:
@@ -245,8 +242,8 @@ def _rule_selects(
     r = rules.classification_exception
     if r.enabled:
         rep = h.c.classification_reported
-        rep_rank = sa.case(*((rep == c, i) for i, c in enumerate(CLASSES)), else_=None)
-        floor = _floor_rank(h.c.dpd)
+        rep_rank = reported_rank_expr(rep)
+        floor = floor_rank_expr(h.c.dpd)
         floor_name = sa.case(*((floor == i, c) for i, c in enumerate(CLASSES)))
         emit("classification_exception", r.level,
              _json(reported=_jstr(rep), floor=_jstr(floor_name), dpd=_jnum(h.c.dpd)),
