@@ -29,6 +29,7 @@ from analytics.kpi import DEFAULT_POLICY, THRESHOLDS as OVERDUE_THRESHOLDS, Prov
 from data import read
 from data.read import Filters, Scope, book_conditions, month_end, read_frame, scope_condition
 from data.schema import Branch, Loan, Performance
+from data.scores import shift_month
 
 __all__ = [
     "NOT_COLLATERAL",
@@ -37,7 +38,6 @@ __all__ = [
     "risk_kpis",
     "regional_risk",
     "branch_risk",
-    "shift_month",
 ]
 
 P = Performance.__table__
@@ -48,12 +48,6 @@ NOT_COLLATERAL: tuple[str, ...] = ("none", "guarantee")
 """Collateral types that do not make a loan collateralised (a guarantee is not a pledge)."""
 
 _GROUPS = ("region_code", "branch_id")
-
-
-def shift_month(month: dt.date, k: int) -> dt.date:
-    """The last day of the month ``k`` months after ``month``'s (``k`` may be negative)."""
-    i = month.year * 12 + month.month - 1 + k
-    return month_end(dt.date(i // 12, i % 12 + 1, 1))
 
 
 def _month_filters(filters: Filters, month: dt.date) -> Filters:
