@@ -180,8 +180,9 @@ def _rule_selects(
     out: list[sa.Select] = []
 
     def emit(rule: str, level: str, detail: sa.ColumnElement[str], *, source: sa.FromClause = h,
-             where: Sequence[sa.ColumnElement[bool]] = (), loan=None, month=None, region=None, bad=None,
-             group_by: Sequence[sa.ColumnElement] = ()) -> None:
+             where: Sequence[sa.ColumnElement[bool]] = (), loan: sa.ColumnElement | None = None,
+             month: sa.ColumnElement | None = None, region: sa.ColumnElement | None = None,
+             bad: sa.ColumnElement | None = None, group_by: Sequence[sa.ColumnElement] = ()) -> None:
         cols = [
             (loan if loan is not None else h.c.loan_id).label("loan_id"),
             (month if month is not None else h.c.as_of).label("as_of"),

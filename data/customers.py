@@ -380,8 +380,9 @@ def loan_values(
 ) -> tuple[pd.DataFrame, str]:
     """(CLV per loan of the book at ``filters.as_of`` or the latest month, PD source).
 
-    With the PD model, one read: ``data.credit.loan_pd`` (the book with ``pd_12m``); the
-    source is then ``"data.credit.loan_pd (<method>)"``. Without it,
+    With the PD model: ``data.credit.loan_pd`` (the book with ``pd_12m``, one read; when it
+    returns only ``loan_id`` and ``pd_12m``, the inputs are read and the PDs matched by
+    loan); the source is then ``"data.credit.loan_pd (<method>)"``. Without it,
     :func:`loan_clv_inputs` and the interim PD (module docstring). Loans without a PD get
     NaN (their CLV is then NaN, not silently 0). The frame has the inputs (``loan_id``,
     ``customer_id``, ``product``, ``balance``, ``interest_rate``, ``remaining_months``,
@@ -401,7 +402,11 @@ def loan_values(
 
         book = loan_pd(conn, scope, f, m)
         source = f"{source} ({book.attrs.get('pd_method', 'model')})"
-        inputs = book[[*_VALUE_INPUTS, "pd_12m"]].copy()
+        if all(c in book.columns for c in _VALUE_INPUTS):  # the book with its PDs: one read
+            inputs = book[[*_VALUE_INPUTS, "pd_12m"]].copy()
+        else:  # only loan_id and pd_12m: read the inputs and match the PDs by loan
+            inputs = loan_clv_inputs(conn, scope, f)
+            inputs["pd_12m"] = inputs["loan_id"].map(book.set_index("loan_id")["pd_12m"]).astype(float)
     else:
         inputs = loan_clv_inputs(conn, scope, f)
         if len(inputs):

@@ -342,13 +342,16 @@ def test_loan_clv_inputs(book):
     assert x.loc["L2", "balance"] == 5_000.0 and x.loc["L3", "dpd"] == 40
 
 
-def _fake_credit(monkeypatch, pds: dict[str, float]) -> None:
-    """Stand in for data.credit.loan_pd (the PD model) with fixed PDs."""
+def _fake_credit(monkeypatch, pds: dict[str, float], full: bool = True) -> None:
+    """Stand in for data.credit.loan_pd (the PD model) with fixed PDs: the whole book with
+    ``pd_12m`` (``full``), or only ``loan_id`` and ``pd_12m``."""
     fake = types.ModuleType("data.credit")
 
     def loan_pd(conn, scope, filters, as_of=None):
         book = cu.loan_clv_inputs(conn, scope, Filters(as_of=as_of or filters.as_of))
         book["pd_12m"] = book["loan_id"].map(pds)
+        if not full:
+            book = book[["loan_id", "pd_12m"]].iloc[::-1].reset_index(drop=True)
         book.attrs["pd_method"] = "fake"
         return book
 
@@ -356,8 +359,9 @@ def _fake_credit(monkeypatch, pds: dict[str, float]) -> None:
     monkeypatch.setitem(sys.modules, "data.credit", fake)
 
 
-def test_loan_values_through_the_pd_model(book, monkeypatch):
-    _fake_credit(monkeypatch, {"L1": 0.01, "L2": 0.05, "L3": 0.0})
+@pytest.mark.parametrize("full", [True, False])
+def test_loan_values_through_the_pd_model(book, monkeypatch, full):
+    _fake_credit(monkeypatch, {"L1": 0.01, "L2": 0.05, "L3": 0.0}, full)
     assert cu.loan_pd_source() == cu.MODEL_PD_SOURCE
     with book.connect() as c:
         v, source = cu.loan_values(c, Scope.all(), Filters())
