@@ -13,7 +13,9 @@ from components.filters import filter_bar
 from components.first_run import ensure_portfolio
 from components.i18n import language_switch, t
 
-st.set_page_config(page_title="Daihou 贷后", page_icon=":material/account_balance:", layout="wide")
+# The favicon is an emoji (drawn locally as an SVG data URL): a ":material/...:" page icon makes the
+# browser fetch it from fonts.gstatic.com, which fails offline (a console error in every tab).
+st.set_page_config(page_title="Daihou 贷后", page_icon="🏦", layout="wide")
 
 ensure_portfolio()
 user = require_login()
