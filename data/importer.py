@@ -22,8 +22,12 @@ Decisions this module makes (documented here so the app and the command line can
   lender's latest name, phone, income, ...). A note counts the customers replaced.
 * Collections (``case_id``) and inspections (``inspection_id``) already stored are replaced by
   the file's rows likewise, with a note.
-* Performance rows for a (loan, month) already stored are replaced (deleted, then inserted),
-  with one note per month: ``performance 2024-03: replaced 1,234 stored rows``.
+* Performance rows for a (loan, month) already stored are replaced, never duplicated, with one
+  note per month: ``performance 2024-03: replaced 1,234 stored rows``. On PostgreSQL the stored
+  rows are deleted and the file's inserted; on DuckDB they are updated in place (every column
+  but the key and the loan's fixed columns), because deleting many rows of a table with a
+  primary key makes DuckDB's commit take minutes. Either way the row afterwards is the file's.
+* A loan's customer_id need not resolve to a stored customer (the customers table is optional).
 * Branches are created from the new loans (distinct ``branch_id`` with its region); their
   ``name`` is left null (the app shows the branch id). A branch already stored is left as it is.
 * Text values are stripped of surrounding blanks; a blank cell is a missing value. Enumerations

@@ -537,6 +537,10 @@ def test_month_reload_replaces_and_reports(engine, tmp_path):
     assert rows_of(
         engine, "SELECT loan_id, dpd, batch_id FROM performance WHERE as_of = '2024-03-31' ORDER BY loan_id"
     ) == [("L1", 0, report.batch_id), ("L2", 200, report.batch_id), ("L3", 15, first.batch_id)]
+    assert rows_of(
+        engine, "SELECT outstanding_principal, classification, region_code FROM performance "
+        "WHERE loan_id = 'L2' AND as_of = '2024-03-31'"
+    ) == [(29000, "substandard", "440000")]
     assert rows_of(engine, "SELECT performance_replaced, note FROM import_batches WHERE batch_id = :b".replace(":b", str(report.batch_id))) == [
         (2, "performance 2024-03: replaced 2 stored rows")
     ]
