@@ -50,7 +50,6 @@ __all__ = [
     "require_columns",
     "psi_from_counts",
     "psi_band",
-    "psi_by_month",
     "histogram_quantiles",
     "bin_index",
     "bin_labels",
@@ -134,40 +133,6 @@ def psi_band(value: float | None) -> str | None:
     if value <= 0.25:
         return "shifting"
     return "shifted"
-
-
-def psi_by_month(bin_counts: pd.DataFrame, baseline: object, n_bins: int = 10) -> pd.Series:
-    """PSI of every month against ``baseline`` from ``data.read.score_bin_counts`` output.
-
-    Parameters
-    ----------
-    bin_counts : DataFrame
-        Columns ``as_of``, ``bin`` (0..n_bins-1), ``loans`` (number of scored loans).
-    baseline : month (``as_of`` value)
-        The reference month; its bins are the expected distribution.
-    n_bins : int
-        Number of bins (absent bins hold no loans).
-
-    Returns
-    -------
-    Series
-        PSI indexed by ``as_of``; NaN for every month when the baseline has no scores; the
-        baseline's own PSI is 0.
-    """
-    require_columns(bin_counts, ("as_of", "bin", "loans"), "bin_counts")
-    if bin_counts.empty:
-        return pd.Series(dtype=float)
-    table = bin_counts.pivot_table(index="as_of", columns="bin", values="loans", aggfunc="sum", fill_value=0)
-    table = table.reindex(columns=range(n_bins), fill_value=0)
-    if baseline not in table.index:
-        return pd.Series(np.nan, index=table.index)
-    e = _floored_shares(table.loc[baseline].to_numpy())
-    a = _floored_shares(table.to_numpy())
-    psi = np.sum((a - e) * np.log(a / e), axis=1)
-    return pd.Series(psi, index=table.index)
-
-
-# --------------------------------------------------------------------------- histograms
 
 
 def histogram_quantiles(values: np.ndarray, counts: np.ndarray, probs: Sequence[float]) -> np.ndarray | None:

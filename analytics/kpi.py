@@ -45,6 +45,7 @@ __all__ = [
     "overdue_rates",
     "provision_kpis",
     "book_kpis",
+    "rollup",
 ]
 
 THRESHOLDS: tuple[int, ...] = (0, 30, 90)
@@ -209,3 +210,15 @@ def book_kpis(agg: pd.DataFrame, policy: ProvisionPolicy = DEFAULT_POLICY) -> pd
     (:func:`provision_kpis`).
     """
     return provision_kpis(overdue_rates(agg), policy)
+
+
+def rollup(agg: pd.DataFrame, keep: Iterable[str] = ("as_of",)) -> pd.DataFrame:
+    """Sum a ``book_aggregates`` frame over every grouping column not in ``keep``.
+
+    The aggregates are plain sums and counts, so the book of a month is the sum of its
+    regions: one database pass by region serves both the regional and the total figures.
+    """
+    keep = list(keep)
+    require_columns(agg, keep, "aggregates")
+    sums = [c for c in agg.columns if (c.startswith(("loans", "balance")))]
+    return agg.groupby(keep, as_index=False, sort=True)[sums].sum()

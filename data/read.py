@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pandas as pd
 import sqlalchemy as sa
@@ -29,8 +29,6 @@ __all__ = [
     "book_conditions",
     "stored_months",
     "book_aggregates",
-    "score_quantiles",
-    "score_bin_counts",
     "regions_frame",
     "store_facts",
     "distinct_values",
@@ -155,6 +153,17 @@ def _money(expr: sa.ColumnElement) -> sa.ColumnElement:
     return sa.cast(sa.func.coalesce(expr, 0), sa.Double)
 
 
+def _count_if(cond: sa.ColumnElement[bool]) -> sa.ColumnElement:
+    """Rows where ``cond`` holds. SUM(CASE …) rather than COUNT(*) FILTER: same result on
+    both dialects, and about 2.5x faster on DuckDB for many conditional sums in one pass."""
+    return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+
+
+def _sum_if(cond: sa.ColumnElement[bool], value: sa.ColumnElement) -> sa.ColumnElement:
+    """Σ ``value`` over rows where ``cond`` holds (NULL when no row; see :func:`_money`)."""
+    return sa.func.sum(sa.case((cond, value), else_=0))
+
+
 def book_aggregates(
     conn: sa.Connection, scope: Scope, filters: Filters, by: Sequence[str] = ()
 ) -> pd.DataFrame:
@@ -174,50 +183,13 @@ def book_aggregates(
         _money(sa.func.sum(bal)).label("balance"),
     ]
     for k in OVERDUE_THRESHOLDS:
-        cols.append(sa.func.count().filter(P.c.dpd > k).label(f"loans_dpd_gt_{k}"))
-        cols.append(_money(sa.func.sum(bal).filter(P.c.dpd > k)).label(f"balance_dpd_gt_{k}"))
+        cols.append(_count_if(P.c.dpd > k).label(f"loans_dpd_gt_{k}"))
+        cols.append(_money(_sum_if(P.c.dpd > k, bal)).label(f"balance_dpd_gt_{k}"))
     for c in CLASSES:
-        cols.append(sa.func.count().filter(P.c.classification == c).label(f"loans_{c}"))
-        cols.append(_money(sa.func.sum(bal).filter(P.c.classification == c)).label(f"balance_{c}"))
+        cols.append(_count_if(P.c.classification == c).label(f"loans_{c}"))
+        cols.append(_money(_sum_if(P.c.classification == c, bal)).label(f"balance_{c}"))
     keys = [P.c.as_of, *(P.c[d] for d in by)]
     stmt = sa.select(*keys, *cols).where(*book_conditions(scope, filters)).group_by(*keys).order_by(*keys)
-    return read_frame(conn, stmt)
-
-
-def score_quantiles(
-    conn: sa.Connection, scope: Scope, filters: Filters, month: dt.date, probs: Sequence[float]
-) -> list[float] | None:
-    """Linear-interpolation quantiles of ``credit_score`` over the book at ``month``.
-
-    Same as ``numpy.quantile(scores, probs)`` (default linear method), computed in SQL with
-    ``percentile_cont``. ``None`` when the book has no scores.
-    """
-    conds = book_conditions(scope, replace(filters, as_of=month_end(month), start=None, end=None))
-    cols = [sa.func.percentile_cont(p).within_group(P.c.credit_score) for p in probs]
-    row = conn.execute(sa.select(sa.func.count(P.c.credit_score), *cols).where(*conds)).one()
-    if not row[0]:
-        return None
-    return [float(v) for v in row[1:]]
-
-
-def score_bin_counts(
-    conn: sa.Connection, scope: Scope, filters: Filters, edges: Sequence[float]
-) -> pd.DataFrame:
-    """Per month, the number of scored loans in each bin of ``edges``.
-
-    Bin i (0-based, ``len(edges) + 1`` bins) holds scores s with edge_{i-1} < s ≤ edge_i,
-    the outer bins open-ended (``pandas.cut(right=True)``). Columns: ``as_of``, ``bin``,
-    ``loans``; bins without loans are absent.
-    """
-    s = P.c.credit_score
-    whens = [(s <= e, i) for i, e in enumerate(edges)]
-    bin_expr = sa.case(*whens, else_=len(edges)).label("bin")
-    stmt = (
-        sa.select(P.c.as_of, bin_expr, sa.func.count().label("loans"))
-        .where(*book_conditions(scope, filters), s.is_not(None))
-        .group_by(P.c.as_of, bin_expr)
-        .order_by(P.c.as_of, bin_expr)
-    )
     return read_frame(conn, stmt)
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics.drift import DECILES, psi_by_month
-from analytics.kpi import DEFAULT_POLICY, ProvisionPolicy, book_kpis
+from analytics.kpi import DEFAULT_POLICY, ProvisionPolicy, book_kpis, rollup
 from analytics.report import assemble_report
 from data import read
+from data.scores import psi_trend
 from data.config import settings
 from data.read import Filters, Scope
 
-__all__ = ["monthly_kpis", "psi_series", "kpi_report"]
+__all__ = ["monthly_kpis", "kpi_report"]
 
 
 def monthly_kpis(
@@ -26,31 +26,17 @@ def monthly_kpis(
     return book_kpis(read.book_aggregates(conn, scope, filters, by), policy)
 
 
-def psi_series(conn: sa.Connection, scope: Scope, filters: Filters) -> tuple[object, pd.Series]:
-    """(baseline month, PSI per month) with the baseline the first month whose book has scores.
-
-    Returns ``(None, empty)`` without scores. Edges are the baseline's deciles, computed
-    in SQL over the baseline book.
-    """
-    months = read.stored_months(conn, scope, filters)
-    for m in months:
-        edges = read.score_quantiles(conn, scope, filters, m, DECILES)
-        if edges is not None:
-            counts = read.score_bin_counts(conn, scope, filters, edges)
-            return m, psi_by_month(counts, m, n_bins=len(edges) + 1)
-    return None, pd.Series(dtype=float)
-
-
 def kpi_report(conn: sa.Connection, scope: Scope, filters: Filters, policy: ProvisionPolicy = DEFAULT_POLICY) -> dict:
     """The KPI report of metrics.md for the months selected by ``filters``.
 
-    PSI is taken against the first month (of the whole history in scope, not only the
-    selected months) whose book has scores.
+    PSI is ``data.scores.psi_trend``'s (the drift page's): against the first month of the
+    whole history in scope (not only the selected months) whose book has scores.
     """
-    book = monthly_kpis(conn, scope, filters, policy=policy)
-    regions = monthly_kpis(conn, scope, filters, by=("region_code",), policy=policy)
-    history = Filters(regions=filters.regions, products=filters.products, segments=filters.segments)
-    _, psi = psi_series(conn, scope, history)
+    by_region = read.book_aggregates(conn, scope, filters, by=("region_code",))
+    book = book_kpis(rollup(by_region), policy)
+    regions = book_kpis(by_region, policy)
+    trend = psi_trend(conn, scope, filters)
+    psi = trend.set_index("as_of")["psi"] if not trend.empty else pd.Series(dtype=float)
     facts = read.store_facts(conn)
     return assemble_report(
         book,

@@ -12,8 +12,8 @@ Definitions chosen where ``metrics.md`` is silent (see also ``analytics.drift``)
   is read with the same scope and region/product/segment filters).
 * **PSI baseline.** Default: the first month of the history in scope whose book has scores
   (as the KPI report). Deciles come from the score histogram of the baseline book, which
-  gives exactly ``numpy.quantile`` (= ``percentile_cont`` in SQL, see
-  ``data.read.score_quantiles``) at a fraction of the cost.
+  gives exactly ``numpy.quantile`` (linear; the same as ``percentile_cont`` in SQL) at a
+  fraction of the cost. The KPI report uses this PSI too.
 * **Discrimination label.** Population at month m: loans in the book at m with a score and
   dpd ≤ 90 at m (loans already past 90 days are not predictions). Bad = the loan has a
   performance row (any status) with dpd > 90 in the ``horizon`` months after m

@@ -14,7 +14,7 @@ from analytics import drift
 from data import scores
 from data.bulk import insert_frame
 from data.read import Filters, Scope
-from data.reports import psi_series
+from data.reports import kpi_report
 from data.schema import Loan, Performance, Region
 
 JAN, FEB, MAR, APR = dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2024, 3, 31), dt.date(2024, 4, 30)
@@ -72,14 +72,6 @@ def test_psi_of_a_distribution_with_itself_is_zero_and_empty_is_nan():
 )
 def test_psi_bands(value, band):
     assert drift.psi_band(value) == band
-
-
-def test_psi_by_month_keeps_working_for_the_report():
-    counts = pd.DataFrame({"as_of": [JAN, JAN, FEB], "bin": [0, 1, 0], "loans": [1, 1, 2]})
-    s = drift.psi_by_month(counts, JAN, n_bins=2)
-    assert s[JAN] == 0.0
-    assert s[FEB] == pytest.approx((1 - 0.5) * math.log(1 / 0.5) + (0.0001 - 0.5) * math.log(0.0001 / 0.5))
-    assert drift.psi_by_month(counts, MAR, n_bins=2).isna().all()
 
 
 def _hist(rows):
@@ -326,9 +318,9 @@ def test_store_psi_trend_by_hand(drift_store):
         assert t["as_of"].tolist() == [JAN, FEB, MAR] and t["loans"].tolist() == [10, 10, 10]
         assert t["psi"].tolist() == pytest.approx([0.0, PSI_FEB, 0.0])
         assert t["psi_mom"][1:].tolist() == pytest.approx([PSI_FEB, PSI_MAR_MOM])
-        # The same PSI as the KPI report's (percentile_cont deciles in SQL).
-        base, series = psi_series(c, GD, Filters(end=MAR))
-        assert base == JAN and series.tolist() == pytest.approx(t["psi"].tolist())
+        # The KPI report shows the same PSI.
+        rep = kpi_report(c, GD, Filters(end=MAR))
+        assert [m["psi"] for m in rep["months"]] == pytest.approx(t["psi"].tolist())
         # Selected months only, baseline still January.
         only_mar = scores.psi_trend(c, GD, Filters(as_of=dt.date(2024, 3, 5)))
         assert only_mar["as_of"].tolist() == [MAR] and only_mar.attrs["baseline"] == JAN
