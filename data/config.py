@@ -3,7 +3,7 @@
 Order, first found wins:
 
 1. environment variables (``DAIHOU_DB_URL``, ``DAIHOU_REGION_SET``, ``DAIHOU_CURRENCY``,
-   ``DAIHOU_GEOJSON``, ``DAIHOU_GEOJSON_CODE``, ``DAIHOU_SECRET_KEY``);
+   ``DAIHOU_GEOJSON``, ``DAIHOU_GEOJSON_CODE``, ``DAIHOU_GEOJSON_NAME``, ``DAIHOU_SECRET_KEY``);
 2. ``.streamlit/secrets.toml`` in the repository root: ``[connections.daihou] url`` for the
    store, and a ``[daihou]`` table for the rest (``region_set``, ``currency``, ``geojson``,
    ``geojson_code_property``, ``secret_key``);
@@ -47,6 +47,7 @@ class Settings:
     currency: str
     geojson_path: str | None
     geojson_code_property: str | None
+    geojson_name_property: str | None
     secret_key: str | None
 
 
@@ -62,5 +63,6 @@ def settings() -> Settings:
         currency=env("DAIHOU_CURRENCY") or app.get("currency") or "CNY",
         geojson_path=env("DAIHOU_GEOJSON") or app.get("geojson"),
         geojson_code_property=env("DAIHOU_GEOJSON_CODE") or app.get("geojson_code_property"),
+        geojson_name_property=env("DAIHOU_GEOJSON_NAME") or app.get("geojson_name_property"),
         secret_key=env("DAIHOU_SECRET_KEY") or app.get("secret_key"),
     )

@@ -57,6 +57,7 @@ from data.regions import (
 )
 
 __all__ = [
+    "store_geojson",
     "SIMPLIFY_TOLERANCE",
     "COORD_DECIMALS",
     "GeometryError",
@@ -532,3 +533,29 @@ def boundary_lines_geojson() -> dict:
     """:func:`load_boundary_lines` as a plain GeoJSON FeatureCollection dict."""
     _, text = _cached(_shipped_source("cn_boundary_lines"), str(cache_dir()))
     return json.loads(text)
+
+
+def store_geojson(region_set_name: str) -> dict:
+    """GeoJSON of a store's region set: a shipped set by name, else the configured custom file.
+
+    A custom set (``DAIHOU_GEOJSON`` with ``DAIHOU_GEOJSON_CODE`` and optionally
+    ``DAIHOU_GEOJSON_NAME``, or the ``[daihou]`` keys of secrets.toml) is looked up here so
+    pages need not know where the geometry comes from.
+    """
+    from data.config import settings
+    from data.regions import REGION_SETS
+
+    if region_set_name in REGION_SETS:
+        return geometry_geojson(region_set_name)
+    cfg = settings()
+    if not cfg.geojson_path:
+        raise GeometryError(
+            f"region set {region_set_name!r} is not shipped and no GeoJSON is configured "
+            "(set DAIHOU_GEOJSON and DAIHOU_GEOJSON_CODE)"
+        )
+    return geometry_geojson(
+        region_set_name,
+        custom_path=cfg.geojson_path,
+        code_property=cfg.geojson_code_property or "code",
+        name_property=cfg.geojson_name_property,
+    )

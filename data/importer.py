@@ -1055,7 +1055,9 @@ def _resolve_region_set(name: str) -> RegionSet:
         if cfg.geojson_path:
             from data.regions import region_set_from_geojson
 
-            return region_set_from_geojson(cfg.geojson_path, cfg.geojson_code_property or "code", name=name)
+            return region_set_from_geojson(
+                cfg.geojson_path, cfg.geojson_code_property or "code", cfg.geojson_name_property, name=name
+            )
         raise
 
 
