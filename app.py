@@ -23,6 +23,7 @@ user = require_login()
 # One line per page, in menu order. url_path is the stable address of the page.
 pages = [
     st.Page("pages/overview.py", title=t("overview"), icon=":material/dashboard:", default=True, url_path="overview"),
+    st.Page("pages/delinquency.py", title="逾期分析 Delinquency", icon=":material/schedule:", url_path="delinquency"),
     # pages: add new pages above this line
 ]
 nav = st.navigation(pages)
