@@ -24,6 +24,7 @@ user = require_login()
 pages = [
     st.Page("pages/overview.py", title=t("overview"), icon=":material/dashboard:", default=True, url_path="overview"),
     st.Page("pages/delinquency.py", title="逾期分析 Delinquency", icon=":material/schedule:", url_path="delinquency"),
+    st.Page("pages/data.py", title="数据管理 Data", icon=":material/database:", url_path="data"),
     # pages: add new pages above this line
 ]
 nav = st.navigation(pages)
