@@ -271,7 +271,8 @@ def table_summary(conn: sa.Connection, scope: Scope, filters: Filters) -> pd.Dat
             cols += [
                 sa.func.min(d).label("first"),
                 sa.func.max(d).label("last"),
-                sa.func.count(sa.distinct(_month_index(d))).label("months"),
+                # as_of is always a month end: its distinct values are the months
+                sa.func.count(sa.distinct(d if name == "performance" else _month_index(d))).label("months"),
             ]
         r = conn.execute(sa.select(*cols).select_from(t).where(*wheres[name])).mappings().one()
         first = r.get("first")
