@@ -36,6 +36,7 @@ __all__ = [
     "Check",
     "CHECKS",
     "COLUMN_NOTES",
+    "table_profile",
     "table_summary",
     "quality_checks",
     "flag_summary",
@@ -244,6 +245,77 @@ def _nullable_columns(table: sa.Table) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _table_wheres(scope: Scope, filters: Filters) -> dict[str, list[sa.ColumnElement[bool]]]:
+    restricted = _restricted(scope, filters)
+    return {
+        "loans": _loan_conditions(scope, filters),
+        "performance": _loan_conditions(scope, filters, P),
+        "customers": _customer_conditions(scope, filters),
+        "collections": [K.c.loan_id.in_(_loans_in_scope(scope, filters))] if restricted else [],
+        "inspections": [I.c.loan_id.in_(_loans_in_scope(scope, filters))] if restricted else [],
+    }
+
+
+def table_profile(conn: sa.Connection, scope: Scope, filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`table_summary` and :func:`missing_shares` together, from ONE statement per table
+    (each table is scanned once for both): ``(summary, missing)``."""
+    summary_rows = []
+    missing_rows = []
+    wheres = _table_wheres(scope, filters)
+    for name in QUALITY_TABLES:
+        t = _MODELS[name]
+        date_name = _DATE_COLUMN.get(name)
+        blanks = _nullable_columns(t)
+        cols = [sa.func.count().label("_rows"), sa.func.max(t.c.batch_id).label("_last_batch")]
+        if date_name is not None:
+            d = t.c[date_name]
+            cols += [
+                sa.func.min(d).label("_first"),
+                sa.func.max(d).label("_last"),
+                # as_of is always a month end: its distinct values are the months
+                sa.func.count(sa.distinct(d if name == "performance" else _month_index(d))).label("_months"),
+            ]
+        cols += [sa.func.count(t.c[c]).label(c) for c in blanks]
+        r = conn.execute(sa.select(*cols).select_from(t).where(*wheres[name])).mappings().one()
+        n = int(r["_rows"])
+        first, last = r.get("_first"), r.get("_last")
+        months = int(r["_months"]) if date_name is not None else np.nan
+        gap = np.nan
+        if name == "performance" and first is not None:
+            span = (last.year * 12 + last.month) - (first.year * 12 + first.month) + 1
+            gap = span - months
+        summary_rows.append(
+            {
+                "table": name,
+                "rows": n,
+                "date_column": date_name,
+                "first": first,
+                "last": last,
+                "months": months,
+                "missing_months": gap,
+                "last_batch": np.nan if r["_last_batch"] is None else float(r["_last_batch"]),
+            }
+        )
+        for c in blanks:
+            missing = n - int(r[c])
+            note = COLUMN_NOTES.get((name, c), ("", ""))
+            missing_rows.append(
+                {
+                    "table": name,
+                    "column": c,
+                    "rows": n,
+                    "missing": missing,
+                    "share": missing / n if n else np.nan,
+                    "note_en": note[0],
+                    "note_zh": note[1],
+                }
+            )
+    summary = pd.DataFrame(summary_rows)
+    for col in ("months", "missing_months", "last_batch"):
+        summary[col] = summary[col].astype("Float64").astype("Int64")
+    return summary, pd.DataFrame(missing_rows)
+
+
 def table_summary(conn: sa.Connection, scope: Scope, filters: Filters) -> pd.DataFrame:
     """One row per tape table: what is stored in scope.
 
@@ -252,52 +324,9 @@ def table_summary(conn: sa.Connection, scope: Scope, filters: Filters) -> pd.Dat
     ``months`` (distinct months of that date), ``missing_months`` (months between ``first``
     and ``last`` without any row: performance only, where every month should be there;
     NaN for the others), ``last_batch`` (the latest import batch that wrote a row; NaN when
-    none is stamped).
+    none is stamped). (Use :func:`table_profile` when :func:`missing_shares` is wanted too.)
     """
-    rows = []
-    wheres = {
-        "loans": _loan_conditions(scope, filters),
-        "performance": _loan_conditions(scope, filters, P),
-        "customers": _customer_conditions(scope, filters),
-        "collections": [K.c.loan_id.in_(_loans_in_scope(scope, filters))] if _restricted(scope, filters) else [],
-        "inspections": [I.c.loan_id.in_(_loans_in_scope(scope, filters))] if _restricted(scope, filters) else [],
-    }
-    for name in QUALITY_TABLES:
-        t = _MODELS[name]
-        date_name = _DATE_COLUMN.get(name)
-        cols = [sa.func.count().label("rows"), sa.func.max(t.c.batch_id).label("last_batch")]
-        if date_name is not None:
-            d = t.c[date_name]
-            cols += [
-                sa.func.min(d).label("first"),
-                sa.func.max(d).label("last"),
-                # as_of is always a month end: its distinct values are the months
-                sa.func.count(sa.distinct(d if name == "performance" else _month_index(d))).label("months"),
-            ]
-        r = conn.execute(sa.select(*cols).select_from(t).where(*wheres[name])).mappings().one()
-        first = r.get("first")
-        last = r.get("last")
-        months = int(r["months"]) if date_name is not None else np.nan
-        missing = np.nan
-        if name == "performance" and first is not None:
-            span = (last.year * 12 + last.month) - (first.year * 12 + first.month) + 1
-            missing = span - months
-        rows.append(
-            {
-                "table": name,
-                "rows": int(r["rows"]),
-                "date_column": date_name,
-                "first": first,
-                "last": last,
-                "months": months,
-                "missing_months": missing,
-                "last_batch": np.nan if r["last_batch"] is None else float(r["last_batch"]),
-            }
-        )
-    frame = pd.DataFrame(rows)
-    for col in ("months", "missing_months", "last_batch"):
-        frame[col] = frame[col].astype("Float64").astype("Int64")
-    return frame
+    return table_profile(conn, scope, filters)[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,36 +553,9 @@ def missing_shares(conn: sa.Connection, scope: Scope, filters: Filters) -> pd.Da
     where the column is NULL), ``share`` (``missing / rows``; NaN without rows),
     ``note_en`` / ``note_zh`` (what a blank means, where blank is normal; else empty).
     Required columns are never blank (the importer rejects such rows) and are left out.
+    (Use :func:`table_profile` when :func:`table_summary` is wanted too.)
     """
-    wheres = {
-        "loans": _loan_conditions(scope, filters),
-        "performance": _loan_conditions(scope, filters, P),
-        "customers": _customer_conditions(scope, filters),
-        "collections": [K.c.loan_id.in_(_loans_in_scope(scope, filters))] if _restricted(scope, filters) else [],
-        "inspections": [I.c.loan_id.in_(_loans_in_scope(scope, filters))] if _restricted(scope, filters) else [],
-    }
-    records = []
-    for name in QUALITY_TABLES:
-        t = _MODELS[name]
-        columns = _nullable_columns(t)
-        stmt = sa.select(sa.func.count().label("rows"), *(sa.func.count(t.c[c]).label(c) for c in columns))
-        r = conn.execute(stmt.select_from(t).where(*wheres[name])).mappings().one()
-        n = int(r["rows"])
-        for c in columns:
-            missing = n - int(r[c])
-            note = COLUMN_NOTES.get((name, c), ("", ""))
-            records.append(
-                {
-                    "table": name,
-                    "column": c,
-                    "rows": n,
-                    "missing": missing,
-                    "share": missing / n if n else np.nan,
-                    "note_en": note[0],
-                    "note_zh": note[1],
-                }
-            )
-    return pd.DataFrame(records)
+    return table_profile(conn, scope, filters)[1]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -163,7 +163,7 @@ if tabs["history"].open:
             )
 
 @st.fragment
-def _quality_detail(scope, f, checks):
+def _quality_detail(scope, f, checks, missing):
     """One table's checks and blank values (a fragment: switching the table reruns only this)."""
     table = st.segmented_control(
         tr("Table", "数据表"), list(TABLES), default="loans", format_func=up.table_label, key="dq_table",
@@ -171,7 +171,6 @@ def _quality_detail(scope, f, checks):
     )
     st.table(up.checks_table(checks, table, lang()))
     download_buttons(checks[checks["table"] == table], f"data_quality_{table}", key="dq_checks")
-    missing = query(quality.missing_shares, scope, f)
     left, right = st.columns(2)
     with left:
         show_chart(missing_figure(missing, table, lang()), key="dq_missing")
@@ -189,7 +188,7 @@ if tabs["quality"].open:
     with tabs["quality"]:
         f = flt.history()
         with st.spinner(tr("Checking the data…", "正在检查数据…")):
-            summary = query(quality.table_summary, user.scope, f)
+            summary, missing = query(quality.table_profile, user.scope, f)
             checks = query(quality.quality_checks, user.scope, f)
         st.caption(tr(
             "Every stored month, in your regions and under the sidebar's region, product and segment filters. "
@@ -221,4 +220,4 @@ if tabs["quality"].open:
             },
         )
 
-        _quality_detail(user.scope, f, checks)
+        _quality_detail(user.scope, f, checks, missing)
