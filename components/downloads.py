@@ -24,12 +24,18 @@ def to_excel_bytes(frame: pd.DataFrame, sheet: str = "data") -> bytes:
 
 
 def download_buttons(frame: pd.DataFrame, name: str, key: str) -> None:
-    """CSV and Excel download buttons side by side for ``frame``, files named ``name``."""
+    """CSV and Excel download buttons side by side for ``frame``, files named ``name``.
+
+    The files are built only when a button is clicked (deferred callables), so drawing
+    the buttons costs nothing on a rerun.
+    """
     c1, c2, _ = st.columns([1, 1, 6])
-    c1.download_button("CSV", to_csv_bytes(frame), f"{name}.csv", "text/csv", key=f"{key}-csv", icon=":material/download:")
+    c1.download_button(
+        "CSV", lambda: to_csv_bytes(frame), f"{name}.csv", "text/csv", key=f"{key}-csv", icon=":material/download:"
+    )
     c2.download_button(
         "Excel",
-        to_excel_bytes(frame, name),
+        lambda: to_excel_bytes(frame, name),
         f"{name}.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key=f"{key}-xlsx",
