@@ -281,9 +281,10 @@ def show_counts(report: ImportReport, *, would: bool) -> None:
         (tr("Collections", "催收"), report.collections_rows, tr("Collection cases written.", "写入的催收案件。")),
         (tr("Inspections", "贷后检查"), report.inspections_rows, tr("Inspections written.", "写入的贷后检查。")),
     ]
-    shown = [(label, v, h) for label, v, h in items if v or label in (items[0][0], items[2][0])]
-    cols = st.columns(len(shown))
-    for col, (label, value, help_text) in zip(cols, shown, strict=True):
+    sent = set(report.files)
+    tables = ("loans", "loans", "performance", "performance", "customers", "collections", "inspections")
+    shown = [(label, v, h) for (label, v, h), table in zip(items, tables, strict=True) if v or table in sent]
+    for col, (label, value, help_text) in zip(st.columns(max(1, len(shown))), shown):
         col.metric(label, fmt_count(value), help=help_text, border=True)
     if report.months:
         months = [m.strftime("%Y-%m") for m in report.months]
