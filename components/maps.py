@@ -3,33 +3,130 @@
 The map draws without any basemap by default: tile servers are often out of reach inside a
 bank, and vector regions need none. A light basemap can be switched on. On the China map
 the national boundary lines (国界线, including the South China Sea line) are drawn on top.
+
+Nothing is fetched from the internet: folium's maps load Leaflet, jQuery, Bootstrap and
+d3 (for branca's legend) from public CDNs, which an offline bank cannot reach (the map then
+does not draw at all). Here the map carries the vendored Leaflet 1.9.3
+(``components/static/leaflet-1.9.3``, BSD-2-Clause) inline, as a ``data:`` script and an
+inline style, drops the other libraries (a choropleth needs none of them) and draws its
+legend in plain HTML instead of with d3.
 """
 
 from __future__ import annotations
 
-import copy
+import base64
+import html
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
 
 import branca.colormap as cm
 import folium
 import pandas as pd
+from branca.element import Element, MacroElement
+from jinja2 import Template
 
-__all__ = ["RISK_COLOURS", "choropleth"]
+__all__ = ["RISK_COLOURS", "BALANCE_COLOURS", "DIVERGING_COLOURS", "NO_DATA", "choropleth"]
 
 RISK_COLOURS = ["#fff5eb", "#fdd0a2", "#fd8d3c", "#e6550d", "#a63603", "#67000d"]
 """Sequential risk colours, light (low) to dark red (high)."""
 
+BALANCE_COLOURS = ["#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b"]
+"""Sequential neutral colours (light to dark blue) for sizes that are not risks (balance)."""
+
+DIVERGING_COLOURS = ["#1a9850", "#91cf60", "#f7f7f7", "#fc8d59", "#d73027"]
+"""Diverging colours for changes: green (fell) through white (0) to red (rose)."""
+
 NO_DATA = "#d9d9d9"
 
+_LEAFLET_DIR = Path(__file__).resolve().parent / "static" / "leaflet-1.9.3"
 
-def _colormap(values: pd.Series, caption: str, higher_is_worse: bool) -> cm.LinearColormap:
-    finite = values[values.map(lambda v: v is not None and not (isinstance(v, float) and math.isnan(v)))]
-    lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+
+@lru_cache(maxsize=1)
+def _leaflet_js_url() -> str:
+    """The vendored leaflet.js as a ``data:`` URL (no source-map comment, nothing to fetch)."""
+    text = (_LEAFLET_DIR / "leaflet.js").read_text(encoding="utf-8")
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("//# sourceMappingURL"))
+    return "data:text/javascript;base64," + base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+@lru_cache(maxsize=1)
+def _leaflet_css() -> str:
+    return (_LEAFLET_DIR / "leaflet.css").read_text(encoding="utf-8")
+
+
+def _missing(v: object) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
+
+
+def _domain(values: pd.Series, center_zero: bool) -> tuple[float, float]:
+    finite = [float(v) for v in values if not _missing(v) and math.isfinite(float(v))]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    if center_zero:
+        m = max(abs(lo), abs(hi)) or 1e-6
+        return -m, m
     if hi <= lo:
         hi = lo + (abs(lo) * 0.01 or 1e-6)
-    colours = RISK_COLOURS if higher_is_worse else list(reversed(RISK_COLOURS))
-    return cm.LinearColormap(colours, vmin=lo, vmax=hi, caption=caption)
+    return lo, hi
+
+
+def _colormap(
+    values: pd.Series,
+    caption: str,
+    higher_is_worse: bool,
+    colours: Sequence[str] | None = None,
+    center_zero: bool = False,
+) -> cm.LinearColormap:
+    lo, hi = _domain(values, center_zero)
+    scale = list(colours) if colours is not None else RISK_COLOURS
+    if not higher_is_worse:
+        scale = list(reversed(scale))
+    return cm.LinearColormap(scale, vmin=lo, vmax=hi, caption=caption)
+
+
+class _Legend(MacroElement):
+    """A Leaflet control (bottom left) with the caption, a colour bar, its range, and the
+    no-data swatch: plain HTML, so it needs no d3 (branca's own legend loads d3 from a CDN)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.control({position: "bottomleft"});
+        {{ this.get_name() }}.onAdd = function (map) {
+            var div = L.DomUtil.create("div", "daihou-legend");
+            div.innerHTML = {{ this.body|tojson }};
+            L.DomEvent.disableClickPropagation(div);
+            return div;
+        };
+        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, body: str) -> None:
+        super().__init__()
+        self._name = "Legend"
+        self.body = body
+
+
+def _legend_html(colour: cm.LinearColormap, caption: str, fmt: Callable[[float], str], no_data_label: str) -> str:
+    stops = ", ".join(colour.rgb_hex_str(colour.vmin + (colour.vmax - colour.vmin) * i / 10) for i in range(11))
+    lo, mid, hi = colour.vmin, (colour.vmin + colour.vmax) / 2, colour.vmax
+    box = (
+        "background:rgba(255,255,255,0.92);padding:6px 8px;border-radius:4px;"
+        "box-shadow:0 0 4px rgba(0,0,0,0.25);font:12px/1.3 sans-serif;color:#222;min-width:170px"
+    )
+    return (
+        f'<div style="{box}">'
+        f'<div style="font-weight:600;margin-bottom:4px">{html.escape(caption)}</div>'
+        f'<div style="height:10px;border:1px solid #999;background:linear-gradient(to right, {stops})"></div>'
+        '<div style="display:flex;justify-content:space-between;margin-top:2px">'
+        f"<span>{html.escape(fmt(lo))}</span><span>{html.escape(fmt(mid))}</span><span>{html.escape(fmt(hi))}</span></div>"
+        f'<div style="margin-top:4px"><span style="display:inline-block;width:12px;height:10px;background:{NO_DATA};'
+        f'border:1px solid #999;vertical-align:middle"></span> {html.escape(no_data_label)}</div>'
+        "</div>"
+    )
 
 
 def choropleth(
@@ -44,36 +141,57 @@ def choropleth(
     basemap: bool = False,
     higher_is_worse: bool = True,
     selected: str | None = None,
+    colours: Sequence[str] | None = None,
+    center_zero: bool = False,
+    legend_format: Callable[[float], str] | None = None,
+    no_data_label: str = "无数据 no data",
 ) -> folium.Map:
     """A folium map colouring each region of ``geojson`` by ``values[value_column]``.
 
     ``values`` has one row per region (column ``code`` plus the tooltip columns);
     ``tooltip_fields`` are (column, label, formatter). Regions without a value are grey.
-    ``selected`` outlines one region.
+    ``selected`` outlines one region. ``colours`` replaces the risk scale (low to high;
+    reversed when ``higher_is_worse`` is False); ``center_zero`` makes the scale symmetric
+    around 0 (for changes, with :data:`DIVERGING_COLOURS`); ``legend_format`` formats the
+    legend's numbers. The regions are SVG paths (``path.leaflet-interactive``) that answer
+    clicks; the boundary lines do not.
     """
-    features = copy.deepcopy(geojson)
+    # New feature and property dicts, shared geometries (never modified): a deep copy of a
+    # province map costs more than the rest of the map.
+    features = {
+        **geojson,
+        "features": [{**f, "properties": dict(f["properties"])} for f in geojson["features"]],
+    }
     by_code = values.set_index("code").to_dict("index")
-    colour = _colormap(values[value_column], caption, higher_is_worse)
+    colour = _colormap(values[value_column], caption, higher_is_worse, colours, center_zero)
     for f in features["features"]:
         props = f["properties"]
         row = by_code.get(props["code"], {})
         raw = row.get(value_column)
-        props["_fill"] = NO_DATA if raw is None or (isinstance(raw, float) and math.isnan(raw)) else colour(raw)
+        props["_fill"] = NO_DATA if _missing(raw) else colour(float(raw))
         props["_name"] = props.get(name_field) or props["code"]
         for col, _, fmt in tooltip_fields:
             v = row.get(col)
-            props[col] = "—" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt(v)
+            props[col] = "—" if _missing(v) else fmt(v)
 
-    fmap = folium.Map(tiles=None, zoom_control=True, prefer_canvas=True, control_scale=False)
+    # keyboard=False: Leaflet focuses the map on mousedown for its keyboard handler, and focusing a
+    # partly visible map (an iframe in Streamlit) scrolls the page between mousedown and mouseup,
+    # which turns a click on a region into a small drag: no click.
+    fmap = folium.Map(tiles=None, zoom_control=True, prefer_canvas=False, control_scale=False, zoom_snap=0.25, keyboard=False)
+    # Leaflet from the package, inline; none of folium's CDN libraries (see the module docstring).
+    fmap.default_js = [("leaflet", _leaflet_js_url())]
+    fmap.default_css = []
+    fmap.get_root().header.add_child(Element(f"<style>{_leaflet_css()}\n.leaflet-container {{ background: #ffffff; }}</style>"), name="leaflet_css_inline")
     if basemap:
         folium.TileLayer("CartoDB positron", name="basemap", control=False).add_to(fmap)
-    folium.GeoJson(
+    bounds = _bounds(geojson)
+    regions = folium.GeoJson(
         features,
         name="regions",
         style_function=lambda f: {
             "fillColor": f["properties"]["_fill"],
-            "color": "#222" if f["properties"]["code"] == selected else "#666",
-            "weight": 2.5 if f["properties"]["code"] == selected else 0.6,
+            "color": "#111" if f["properties"]["code"] == selected else "#666",
+            "weight": 3 if f["properties"]["code"] == selected else 0.6,
             "fillOpacity": 0.85,
         },
         highlight_function=lambda f: {"weight": 2, "color": "#000"},
@@ -82,7 +200,9 @@ def choropleth(
             aliases=["", *[label for _, label, _ in tooltip_fields]],
             sticky=True,
         ),
-    ).add_to(fmap)
+    )
+    regions._get_self_bounds = lambda: bounds  # known already; folium would walk every point again
+    regions.add_to(fmap)
     if boundary_lines:
         folium.GeoJson(
             boundary_lines,
@@ -90,14 +210,17 @@ def choropleth(
             style_function=lambda f: {"color": "#555", "weight": 1.2},
             interactive=False,
         ).add_to(fmap)
-    colour.add_to(fmap)
-    bounds = _bounds(geojson)
+    _Legend(_legend_html(colour, caption, legend_format or (lambda v: f"{v:,.4g}"), no_data_label)).add_to(fmap)
     if bounds:
         fmap.fit_bounds(bounds)
     return fmap
 
 
 def _bounds(geojson: dict) -> list[list[float]] | None:
+    """[[south, west], [north, east]] of the features (from the GeoJSON ``bbox`` when given)."""
+    box = geojson.get("bbox")
+    if box and len(box) == 4:
+        return [[box[1], box[0]], [box[3], box[2]]]
     xs: list[float] = []
     ys: list[float] = []
 

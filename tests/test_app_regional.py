@@ -1,0 +1,124 @@
+"""AppTest: the Regional risk page (区域风险) on a small generated store.
+
+The map (a folium component) cannot be clicked in AppTest; the province picker
+``region_pick`` is the same selection. Checked: the page renders, the metric picker changes
+the ranked table, picking a province opens its panel (every tab), the global filters narrow
+the figures, and a regional head sees and can open only Guangdong.
+"""
+
+import math
+
+import pytest
+
+from app_helpers import signed_in_app, widget
+from data.engine import make_engine, upgrade
+from data.generate import generate_into
+
+PANEL_TABS = {"trend": "走势", "products": "产品结构", "branches": "网点", "loans": "风险最高贷款"}
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    """A small generated portfolio in an embedded store (shared by this module's tests)."""
+    path = tmp_path_factory.mktemp("regional") / "store.duckdb"
+    eng = make_engine(f"duckdb:///{path}")
+    upgrade(eng)
+    generate_into(eng, 1500, 24, 7)
+    return f"duckdb:///{path}"
+
+
+@pytest.fixture
+def app_env(demo_store, monkeypatch, tmp_path):
+    monkeypatch.setenv("DAIHOU_DB_URL", demo_store)
+    monkeypatch.setenv("DAIHOU_SECRETS_FILE", str(tmp_path / "none.toml"))
+    return demo_store
+
+
+def _open(username: str = "manager"):
+    at = signed_in_app(username)
+    at.switch_page("pages/regional.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _table(at, column: str):
+    """The first table on the page with this column."""
+    for df in at.dataframe:
+        if column in df.value.columns:
+            return df.value
+    raise AssertionError(f"no table with a column {column!r}: {[list(d.value.columns) for d in at.dataframe]}")
+
+
+def _ranked(at):
+    return _table(at, "排名")
+
+
+def test_renders_and_the_metric_picker_reorders_the_table(app_env):
+    at = _open()
+    assert at.title[0].value.startswith("区域风险")
+    ranked = _ranked(at)
+    assert len(ranked) > 20 and ranked["排名"].iloc[0] == 1
+    dpd = ranked["30+ 逾期率"].tolist()
+    assert dpd == sorted(dpd, reverse=True)  # worst first
+    assert at.info and "点击省份" in at.info[0].value  # no panel before a province is chosen
+    widget(at.selectbox, "region_metric").set_value("balance").run()
+    assert not at.exception, at.exception
+    by_balance = _ranked(at)
+    bal = by_balance["贷款余额（¥万）"].tolist()
+    assert bal == sorted(bal, reverse=True)
+    assert by_balance["地区"].tolist() != ranked["地区"].tolist()
+    widget(at.selectbox, "region_metric").set_value("collateral").run()
+    cov = _ranked(at)["抵押覆盖率"].dropna().tolist()
+    assert cov == sorted(cov)  # higher coverage is safer: the lowest ranks first
+    widget(at.selectbox, "region_metric").set_value("el").run()  # computed loan by loan, this month only
+    assert not at.exception, at.exception
+    el = _ranked(at)["预期信用损失（¥万）"].tolist()
+    assert all(v > 0 and not math.isnan(v) for v in el)
+    assert el == sorted(el, reverse=True)
+
+
+def test_filters_narrow_the_table(app_env):
+    at = _open()
+    total = _ranked(at)["贷款余额（¥万）"].sum()
+    widget(at.multiselect, "product").set_value(["mortgage"]).run()
+    assert not at.exception, at.exception
+    mortgage = _ranked(at)["贷款余额（¥万）"].sum()
+    assert 0 < mortgage < total
+    widget(at.multiselect, "region").set_value(["440000", "110000"]).run()
+    assert sorted(_ranked(at)["代码"]) == ["110000", "440000"]
+
+
+def test_picking_a_province_opens_its_panel(app_env):
+    at = _open()
+    pick = widget(at.selectbox, "region_pick")
+    assert "广东" in pick.options
+    pick.set_value("440000").run()
+    assert not at.exception, at.exception
+    assert any("广东" in h.value and "区域详情" in h.value for h in at.subheader)
+    labels = " ".join(m.label for m in at.metric)
+    for part in ("贷款余额", "30+", "不良贷款率", "抵押覆盖率"):
+        assert part in labels
+    assert len(at.get("plotly_chart")) == 1  # the trend tab
+    for tab, column in (("products", "余额占比"), ("branches", "网点"), ("loans", "逾期天数")):
+        at.session_state["region_panel_tab"] = PANEL_TABS[tab]
+        at.run()
+        assert not at.exception, at.exception
+        assert len(_table(at, column)) > 0
+    loans = _table(at, "逾期天数")["逾期天数"].tolist()
+    assert loans == sorted(loans, reverse=True)  # worst first
+
+
+def test_regional_head_sees_and_opens_only_guangdong(app_env):
+    at = _open("guangdong")
+    ranked = _ranked(at)
+    assert ranked["代码"].tolist() == ["440000"]
+    pick = widget(at.selectbox, "region_pick")
+    assert pick.options == ["广东"] and pick.value == "440000"  # their one province is open
+    assert any("广东" in h.value for h in at.subheader)
+    # the worst loans of their panel are Guangdong's; the map shows no other province's figures
+    at.session_state["region_panel_tab"] = PANEL_TABS["loans"]
+    at.run()
+    assert not at.exception, at.exception
+    assert all(b.startswith("BR440000") for b in _table(at, "逾期天数")["网点"])
+
+
