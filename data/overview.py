@@ -9,8 +9,10 @@ so nothing outside the scope is read.
 * :func:`high_alerts` and :func:`with_alerts` — the number of high alerts of each month
   whose alerts are current, beside the book KPIs (``data.reports.monthly_kpis``): the
   frame behind the KPI cards and their sparklines.
-* :func:`movers` and :func:`rank_movers` — the regions or products whose KPIs moved most
-  against the previous month.
+* :func:`movers` and :func:`rank_movers` — the regions and products whose KPIs moved most
+  against the previous month (one pass over the two months for both).
+* :func:`provisions_at` — the provision table and the check against the regulatory
+  minimums of one month, from the KPI frame already read.
 * :func:`overdue_loans` and :func:`class_loans` — the loan lists behind a point of the
   overdue-rate trend (loans with dpd > k at a month) and behind a bar of the class mix
   (loans in class c at a month), as ``data.delinquency.drill_down`` gives them for the
@@ -26,15 +28,15 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from analytics import provisions as pv
 from analytics.classification import CLASSES
-from analytics.kpi import DEFAULT_POLICY, THRESHOLDS, ProvisionPolicy
+from analytics.kpi import DEFAULT_POLICY, THRESHOLDS, ProvisionPolicy, book_kpis, rollup
 from analytics.regional import period_changes
 from data import read
 from data.alerts import alert_counts, load_rules
 from data.config import settings
 from data.delinquency import DRILL_LIMIT, LoanList, loan_list, previous_month
 from data.read import Filters, Scope, book_conditions, month_end
-from data.reports import monthly_kpis
 from data.schema import Performance
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "with_alerts",
     "movers",
     "rank_movers",
+    "provisions_at",
     "overdue_loans",
     "class_loans",
     "currency",
@@ -121,47 +124,55 @@ def movers(
     scope: Scope,
     filters: Filters,
     month: dt.date,
-    by: str,
     policy: ProvisionPolicy = DEFAULT_POLICY,
-) -> pd.DataFrame:
-    """Each group's KPIs at ``month`` and at the month before, and their changes.
+) -> dict[str, pd.DataFrame]:
+    """Each region's and each product's KPIs at ``month`` and the month before, and the changes.
+
+    One pass over the two months' book grouped by region and product
+    (``data.read.book_aggregates``), rolled up to each dimension (``analytics.kpi.rollup``:
+    the sums add up), then ``analytics.kpi.book_kpis`` and
+    ``analytics.regional.period_changes``.
 
     Parameters
     ----------
     month
         Any day of the month compared with the previous calendar month.
-    by
-        ``region_code`` or ``product`` (:data:`MOVER_DIMENSIONS`).
 
     Returns
     -------
-    DataFrame
-        One row per group with a book at ``month`` (in scope, under the region / product /
-        segment filters): ``by``, for regions ``name_zh``, ``short_zh`` and ``name_en``,
-        ``loans``, and for each metric ``x`` of :data:`MOVER_METRICS`: ``x`` (at
-        ``month``), ``x_prev`` (at the month before; NaN without a book then) and
-        ``x_change`` (rates: difference in fraction points; balance: relative change).
-        Sorted by ``by``.
+    dict
+        For each dimension d of :data:`MOVER_DIMENSIONS`, a frame with one row per group
+        with a book at ``month`` (in scope, under the region / product / segment filters):
+        ``d``, for regions ``name_zh``, ``short_zh`` and ``name_en``, ``loans``, and for
+        each metric ``x`` of :data:`MOVER_METRICS`: ``x`` (at ``month``), ``x_prev`` (at the
+        month before; NaN without a book then) and ``x_change`` (rates: difference in
+        fraction points; balance: relative change). Sorted by ``d``.
     """
-    if by not in MOVER_DIMENSIONS:
-        raise ValueError(f"movers are by {MOVER_DIMENSIONS}, not {by!r}")
     m = month_end(month)
     prev = previous_month(m)
-    kpis = monthly_kpis(conn, scope, replace(filters, as_of=None, start=prev, end=m), by=(by,), policy=policy)
+    sums = read.book_aggregates(conn, scope, replace(filters, as_of=None, start=prev, end=m), MOVER_DIMENSIONS)
+    names = read.regions_frame(conn, scope)
+    return {by: _changes(sums, by, m, prev, policy, names) for by in MOVER_DIMENSIONS}
+
+
+def _changes(
+    sums: pd.DataFrame, by: str, month: dt.date, prev: dt.date, policy: ProvisionPolicy, names: pd.DataFrame
+) -> pd.DataFrame:
     cols = [by, "loans", *(f"{x}{s}" for x in MOVER_METRICS for s in ("", "_prev", "_change"))]
-    cur = kpis[kpis["as_of"] == m].reset_index(drop=True)
+    kpis = book_kpis(rollup(sums, ("as_of", by)), policy) if not sums.empty else sums
+    cur = kpis[kpis["as_of"] == month].reset_index(drop=True) if not kpis.empty else kpis
     if cur.empty:
-        return pd.DataFrame(columns=cols)
-    before = kpis[kpis["as_of"] == prev]
-    changes = period_changes(cur, before, by, "change", list(MOVER_METRICS))
-    aligned = before.set_index(by).reindex(cur[by].to_numpy())
-    out = cur[[by, "loans", *MOVER_METRICS]].copy()
-    for x in MOVER_METRICS:
-        out[f"{x}_prev"] = aligned[x].astype("float64").to_numpy()
-        out[f"{x}_change"] = changes[f"{x}_change"].to_numpy()
-    out = out[cols]
+        out = pd.DataFrame(columns=cols)
+    else:
+        before = kpis[kpis["as_of"] == prev]
+        changes = period_changes(cur, before, by, "change", list(MOVER_METRICS))
+        aligned = before.set_index(by).reindex(cur[by].to_numpy())
+        out = cur[[by, "loans", *MOVER_METRICS]].copy()
+        for x in MOVER_METRICS:
+            out[f"{x}_prev"] = aligned[x].astype("float64").to_numpy()
+            out[f"{x}_change"] = changes[f"{x}_change"].to_numpy()
+        out = out[cols]
     if by == "region_code":
-        names = read.regions_frame(conn, scope)
         out = out.merge(names, on="region_code", how="left")
         out = out[["region_code", "name_zh", "short_zh", "name_en", *cols[1:]]]
     return out.sort_values(by).reset_index(drop=True)
@@ -181,6 +192,22 @@ def rank_movers(changes: pd.DataFrame, metric: str, top: int = 5) -> pd.DataFram
     ranked = changes[changes[col].notna()]
     order = ranked[col].abs().sort_values(ascending=False, kind="stable").index
     return ranked.loc[order].head(top).reset_index(drop=True)
+
+
+def provisions_at(kpis: pd.DataFrame, month: dt.date, policy: ProvisionPolicy = DEFAULT_POLICY) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The provision table and the regulatory check of one month, from a cached KPI frame.
+
+    ``kpis`` is ``data.reports.monthly_kpis`` (it holds the class sums of
+    ``data.read.book_aggregates``), so no second read of the month is needed. Returns
+    ``(analytics.provisions.provision_table, analytics.provisions.regulatory_check)`` for
+    ``month`` — as ``data.classification.provision_table`` and ``provision_check`` give
+    them; both empty of rows when the month has no book.
+    """
+    rows = kpis[kpis["as_of"] == month_end(month)] if not kpis.empty else kpis
+    sums = ["as_of", "balance", "loans", *(f"{k}_{c}" for c in CLASSES for k in ("balance", "loans"))]
+    book = rows[sums] if not rows.empty else pd.DataFrame(columns=sums)
+    check = pv.regulatory_check(book, policy) if not book.empty else pd.DataFrame()
+    return pv.provision_table(book, policy), check
 
 
 def overdue_loans(

@@ -268,7 +268,7 @@ def classification_tab() -> None:
         hint(tr("Click a bar segment to list the loans in that class and month.", "点击柱形中的分类，查看该月该类贷款明细。"))
 
     st.subheader(tr(f"Provisions {flt.as_of:%Y-%m}", f"贷款损失准备 {flt.as_of:%Y-%m}"))
-    check = query(dc.provision_check, scope, flt.month())
+    provisions, check = ov.provisions_at(kpis, flt.as_of)
     if check.empty:
         st.info(t("no_data"))
         return
@@ -290,7 +290,7 @@ def classification_tab() -> None:
               delta_color="off" if row["loan_provision_met"] else "inverse", delta_arrow="off",
               help=both("loan_provision_ratio", PV_DEF))
     c4.metric(tr("To add", "需补提"), money(row["shortfall"]), border=True, help=both("shortfall", PV_DEF))
-    table = cd.provision_frame(query(dc.provision_table, scope, flt.history(), flt.as_of), lg)
+    table = cd.provision_frame(provisions, lg)
     table_with_downloads(table, f"provisions-{flt.as_of:%Y-%m}", "dq_provision_table", hide_index=True,
                          column_order=["label", "loans", "balance", "rate", "provision"], column_config={
                              "label": st.column_config.TextColumn(tr("Class 五级分类", "五级分类 Class")),

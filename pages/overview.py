@@ -152,10 +152,11 @@ config = {
                 "比率：差值（百分点）；余额：环比增长率。")),
     "loans": st.column_config.NumberColumn(t("loans"), format="localized"),
 }
+moved = query(ov.movers, scope, flt.history(), flt.as_of)
 for col, by, title in zip(st.columns(2), ov.MOVER_DIMENSIONS, (t("region"), t("product")), strict=True):
     with col:
         st.markdown(f"**{title}**")
-        changes = query(ov.movers, scope, flt.history(), flt.as_of, by)
+        changes = moved[by]
         table = cd.movers_frame(ov.rank_movers(changes, metric, 5), by, metric, lg, {p: t(p) for p in changes.get(by, [])})
         if table.empty:
             st.caption(t("no_data"))

@@ -8,6 +8,7 @@ against the data layer (``data.reports.monthly_kpis``) read straight from the st
 """
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -166,3 +167,20 @@ def test_regional_head_sees_only_guangdong(app_env):
     at.session_state["dq_cell_class"] = (f"{month}-01", "normal")
     at.run()
     assert set(_loan_table(at)["region_code"]) == {"440000"}
+
+
+def test_provisions_from_the_kpi_frame_match_the_classification_reads(demo_store):
+    import pandas.testing as pdt
+
+    from data import classification as dc
+    from data import overview as ov
+
+    scope, filters = Scope.of(["440000", "110000"]), Filters(products=("mortgage", "business"))
+    with make_engine(demo_store).connect() as conn:
+        kpis = monthly_kpis(conn, scope, filters)
+        month = kpis["as_of"].iloc[-2]
+        table, check = ov.provisions_at(kpis, month)
+        pdt.assert_frame_equal(table, dc.provision_table(conn, scope, filters, month))
+        pdt.assert_frame_equal(check, dc.provision_check(conn, scope, replace(filters, as_of=month)))
+    empty_table, empty_check = ov.provisions_at(kpis.iloc[0:0], month)
+    assert empty_check.empty and list(empty_table["provision"]) == [0.0] * 7

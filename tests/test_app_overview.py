@@ -197,8 +197,10 @@ def test_movers_are_month_on_month_changes_of_the_group_kpis(demo_store):
     with make_engine(demo_store).connect() as conn:
         kpis = monthly_kpis(conn, Scope.all(), Filters(), by=("product",))
         month = kpis["as_of"].max()
-        moved = ov.movers(conn, Scope.all(), Filters(), month, "product")
-        regions = ov.movers(conn, Scope.of(["440000"]), Filters(), month, "region_code")
+        moved = ov.movers(conn, Scope.all(), Filters(), month)["product"]
+        regions = ov.movers(conn, Scope.of(["440000"]), Filters(), month)["region_code"]
+        by_region = monthly_kpis(conn, Scope.all(), Filters(as_of=month), by=("region_code",))
+        all_regions = ov.movers(conn, Scope.all(), Filters(), month)["region_code"]
     prev = sorted(kpis["as_of"].unique())[-2]
     now, before = kpis[kpis["as_of"] == month].set_index("product"), kpis[kpis["as_of"] == prev].set_index("product")
     for _, row in moved.iterrows():
@@ -208,6 +210,10 @@ def test_movers_are_month_on_month_changes_of_the_group_kpis(demo_store):
         assert row["npl_ratio_change"] == pytest.approx(now.loc[p, "npl_ratio"] - before.loc[p, "npl_ratio"])
         assert row["balance_change"] == pytest.approx(now.loc[p, "balance"] / before.loc[p, "balance"] - 1)
     assert list(regions["region_code"]) == ["440000"] and regions["short_zh"].iloc[0] == "广东"
+    # the rolled-up region figures are those of a read grouped by region alone
+    assert list(all_regions["region_code"]) == list(by_region["region_code"])
+    assert list(all_regions["overdue_rate_30_balance"]) == pytest.approx(list(by_region["overdue_rate_30_balance"]))
+    assert list(all_regions["loans"]) == list(by_region["loans"])
 
 
 def test_rank_movers_by_absolute_change():
