@@ -26,7 +26,9 @@ pages = [
     st.Page("pages/delinquency.py", title="逾期分析 Delinquency", icon=":material/schedule:", url_path="delinquency"),
     st.Page("pages/drift.py", title="评分迁移 Score drift", icon=":material/query_stats:", url_path="drift"),
     st.Page("pages/regional.py", title="区域风险 Regional risk", icon=":material/map:", url_path="regional"),
+    st.Page("pages/customers.py", title="客户价值 Customer value", icon=":material/groups:", url_path="customers"),
     st.Page("pages/stress.py", title="压力测试 Stress test", icon=":material/thunderstorm:", url_path="stress"),
+    st.Page("pages/alerts.py", title="预警 Early warning", icon=":material/notifications_active:", url_path="alerts"),
     st.Page("pages/data.py", title="数据管理 Data", icon=":material/database:", url_path="data"),
     # pages: add new pages above this line
 ]
