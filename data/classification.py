@@ -102,8 +102,11 @@ def exception_counts(conn: sa.Connection, scope: Scope, filters: Filters) -> pd.
             P.c.as_of,
             sa.func.count().label("loans"),
             sa.cast(sa.func.coalesce(sa.func.sum(bal), 0), sa.Double).label("balance"),
-            sa.func.count().filter(exc).label("loans_exceptions"),
-            sa.cast(sa.func.coalesce(sa.func.sum(bal).filter(exc), 0), sa.Double).label("balance_exceptions"),
+            # SUM(CASE …) rather than FILTER: the same on both dialects, faster on DuckDB.
+            sa.func.coalesce(sa.func.sum(sa.case((exc, 1), else_=0)), 0).label("loans_exceptions"),
+            sa.cast(sa.func.coalesce(sa.func.sum(sa.case((exc, bal), else_=0)), 0), sa.Double).label(
+                "balance_exceptions"
+            ),
         )
         .where(*book_conditions(scope, filters))
         .group_by(P.c.as_of)

@@ -376,7 +376,8 @@ def vintage_inputs(
             P.c.as_of,
             sa.func.count().label("rows"),
             sa.cast(
-                sa.func.coalesce(sa.func.sum(bal).filter(P.c.status == "active", P.c.dpd > 30), 0), sa.Double
+                sa.func.coalesce(sa.func.sum(sa.case((sa.and_(P.c.status == "active", P.c.dpd > 30), bal), else_=0)), 0),
+                sa.Double,
             ).label("balance_dpd_gt_30"),
         )
         .select_from(P.join(cl, cl.c.loan_id == P.c.loan_id))
