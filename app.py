@@ -8,7 +8,7 @@ the URL.
 
 import streamlit as st
 
-from components.auth import logout_button, require_login
+from components.auth import logout_button, require_login, return_to_requested_page, signed_in
 from components.filters import filter_bar
 from components.first_run import ensure_portfolio
 from components.i18n import language_switch, t
@@ -18,7 +18,6 @@ from components.i18n import language_switch, t
 st.set_page_config(page_title="Daihou 贷后", page_icon="🏦", layout="wide")
 
 ensure_portfolio()
-user = require_login()
 
 # One line per page, in menu order. url_path is the stable address of the page.
 pages = [
@@ -32,7 +31,11 @@ pages = [
     st.Page("pages/data.py", title="数据管理 Data", icon=":material/database:", url_path="data"),
     # pages: add new pages above this line
 ]
-nav = st.navigation(pages)
+# Navigation before sign-in, so the sign-in run already resolves the requested page (a shared
+# link survives the sign-in); the menu stays hidden until someone is signed in.
+nav = st.navigation(pages, position="sidebar" if signed_in() else "hidden")
+user = require_login()
+return_to_requested_page(pages)
 language_switch()
 filter_bar(user.scope)
 logout_button()

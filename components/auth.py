@@ -6,19 +6,47 @@ enforces it; the UI only mirrors it.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import streamlit as st
 
 from components.store import engine
 from data.users import DEMO_USERS, AppUser, authenticate, seed_demo_users
 
-__all__ = ["require_login", "current_user", "logout_button"]
+__all__ = ["require_login", "current_user", "logout_button", "signed_in", "return_to_requested_page"]
 
 _KEY = "daihou_user"
+_RETURN_KEY = "daihou_return_to"
+
+
+def signed_in() -> bool:
+    """True once someone has signed in in this session."""
+    return _KEY in st.session_state
 
 
 def current_user() -> AppUser:
-    """The signed-in user (pages run only after :func:`require_login`)."""
-    return st.session_state[_KEY]
+    """The signed-in user; pages call this first.
+
+    A page normally runs inside ``app.py``, after sign-in. Right after a server restart,
+    a first request for a page's address can reach the page file alone (Streamlit's
+    legacy mode for a ``pages/`` folder, active until the entry script first runs). Then
+    nobody is signed in: remember the page and go through ``app.py``, which signs in and
+    comes back here (:func:`return_to_requested_page`).
+    """
+    user = st.session_state.get(_KEY)
+    if user is None:
+        path = urlsplit(st.context.url or "").path.strip("/")
+        st.session_state[_RETURN_KEY] = path.rsplit("/", 1)[-1]
+        st.switch_page("app.py")
+    return user
+
+
+def return_to_requested_page(pages: list) -> None:
+    """After sign-in, open the page a first request asked for (see :func:`current_user`)."""
+    wanted = st.session_state.pop(_RETURN_KEY, None)
+    for page in pages:
+        if wanted and page.url_path == wanted:
+            st.switch_page(page)
 
 
 def _login_form() -> None:

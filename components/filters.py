@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from components.i18n import lang, t
+from components.i18n import both, t
 from components.store import cached_dimension_values, cached_months, cached_regions, data_version
 from data.read import Filters, Scope
 
@@ -65,15 +65,20 @@ def filter_bar(scope: Scope) -> GlobalFilters:
     else:
         as_of, window = None, (None, None)
     regions = cached_regions(version, scope)
-    names = dict(zip(regions["region_code"], regions["name_en" if lang() == "en" else "short_zh"], strict=True))
+    # Labels are bilingual and the same in either language: a widget bound to the URL keeps
+    # its label there, so a shared link must not depend on the viewer's language.
+    names = {
+        code: f"{zh} {en}" if zh != en else zh
+        for code, zh, en in zip(regions["region_code"], regions["short_zh"], regions["name_en"], strict=True)
+    }
     sel_regions = sb.multiselect(
         t("region"), list(names), format_func=lambda c: names.get(c, c), key="region",
         placeholder=t("all"), bind="query-params",
     )
     products = cached_dimension_values(version, scope, "product")
-    sel_products = sb.multiselect(t("product"), products, format_func=t, key="product", placeholder=t("all"), bind="query-params")
+    sel_products = sb.multiselect(t("product"), products, format_func=both, key="product", placeholder=t("all"), bind="query-params")
     segments = cached_dimension_values(version, scope, "segment")
-    sel_segments = sb.multiselect(t("segment"), segments, format_func=t, key="segment", placeholder=t("all"), bind="query-params")
+    sel_segments = sb.multiselect(t("segment"), segments, format_func=both, key="segment", placeholder=t("all"), bind="query-params")
     chosen = GlobalFilters(
         as_of=by_label.get(as_of),
         start=by_label.get(window[0]),

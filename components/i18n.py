@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-__all__ = ["LANGS", "LABELS", "lang", "t", "tr", "language_switch"]
+__all__ = ["LANGS", "LABELS", "lang", "t", "both", "tr", "language_switch"]
 
 LANGS = ("zh", "en")
 
@@ -64,20 +64,35 @@ def t(key: str) -> str:
     return pair[0] if lang() == "en" else pair[1]
 
 
+def both(key: str) -> str:
+    """The label for ``key`` in Chinese and English ("个人住房贷款 Mortgage"), whatever the language."""
+    pair = LABELS.get(key)
+    if pair is None:
+        return key
+    en, zh = pair
+    return zh if en in zh else f"{zh} {en}"
+
+
 def tr(en: str, zh: str) -> str:
     """Inline label: ``en`` or ``zh`` by the current language (for labels used on one page only)."""
     return en if lang() == "en" else zh
 
 
 def language_switch() -> None:
-    """中文 / English switch in the sidebar, kept in the URL (``?lang=en``)."""
-    st.sidebar.segmented_control(
+    """中文 / English switch in the sidebar, kept in the URL (``?lang=en``).
+
+    Not ``bind="query-params"``: a bound widget with a ``format_func`` writes its label
+    (``?lang=English``) and rejects ``?lang=en``, so the URL is kept by hand.
+    """
+    if st.session_state.get("lang") not in LANGS:
+        st.session_state["lang"] = lang()  # from ?lang= on a new session
+    choice = st.sidebar.segmented_control(
         "Language 语言",
         LANGS,
-        default="zh",
         format_func=lambda v: "中文" if v == "zh" else "English",
         key="lang",
-        bind="query-params",
         required=True,
         label_visibility="collapsed",
     )
+    if st.query_params.get("lang") != choice:
+        st.query_params["lang"] = choice

@@ -142,7 +142,7 @@ def test_regional_head_sees_only_guangdong_customers(app_env):
     at = _open("guangdong")
     n_gd = _count(at)
     assert n_gd == _book_customers(app_env, "440000") < _book_customers(app_env)
-    assert widget(at.multiselect, "region").options == ["广东"]
+    assert widget(at.multiselect, "region").options == ["广东 Guangdong"]
     listed = _table(at, "姓名（脱敏）")["客户编号"].tolist()
     assert listed
     with make_engine(app_env).connect() as c:

@@ -211,4 +211,4 @@ def test_regional_head_sees_only_guangdong(app_env):
     assert summary.loc["performance", "rows"] == _scalar(
         app_env, "select count(*) from performance where region_code = '440000'"
     )
-    assert widget(at.multiselect, "region").options == ["广东"]
+    assert widget(at.multiselect, "region").options == ["广东 Guangdong"]

@@ -69,7 +69,7 @@ def test_regional_head_sees_less_than_manager(app_env):
     n_all = int(_metric(boss, "贷款笔数").value.replace(",", ""))
     n_gd = int(_metric(head, "贷款笔数").value.replace(",", ""))
     assert 0 < n_gd < n_all
-    assert widget(head.multiselect, "region").options == ["广东"]
+    assert widget(head.multiselect, "region").options == ["广东 Guangdong"]
 
 
 def test_filters_narrow_and_language_switch(app_env):
