@@ -57,6 +57,12 @@ def make_engine(url: str | None = None, *, busy_timeout_s: float = 30.0) -> Engi
     if not memory:
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, poolclass=StaticPool if memory else NullPool)
+
+    @sa.event.listens_for(engine, "connect")
+    def _quiet(dbapi_conn, conn_rec):  # noqa: ANN001
+        # No progress bar: DuckDB would draw one on the server's terminal for long queries.
+        dbapi_conn.execute("SET enable_progress_bar = false")
+
     if memory:
         return engine
 
