@@ -33,6 +33,7 @@ from analytics.classification import CLASSES
 from analytics.kpi import DEFAULT_POLICY, THRESHOLDS, ProvisionPolicy, book_kpis, rollup
 from analytics.regional import period_changes
 from data import read
+from data.alert_runs import month_status
 from data.alerts import alert_counts, load_rules
 from data.config import settings
 from data.delinquency import DRILL_LIMIT, LoanList, loan_list, previous_month
@@ -92,14 +93,8 @@ def high_alerts(conn: sa.Connection, scope: Scope, filters: Filters, refresh: in
     empty = pd.DataFrame({"as_of": pd.Series(dtype=object), "high_alerts": pd.Series(dtype="int64")})
     if counts.empty:
         return empty
-    months = sorted(set(counts["as_of"]))
-    try:  # the Early warning page's evaluation markers (data.alert_runs)
-        from data.alert_runs import month_status
-    except ImportError:  # without them every stored month counts
-        current = months
-    else:
-        rules = load_rules()
-        current = [m for m in months if month_status(conn, m, rules) is not None]
+    rules = load_rules()
+    current = [m for m in sorted(set(counts["as_of"])) if month_status(conn, m, rules) is not None]
     if not current:
         return empty
     counts = counts[counts["as_of"].isin(current)]
@@ -194,7 +189,9 @@ def rank_movers(changes: pd.DataFrame, metric: str, top: int = 5) -> pd.DataFram
     return ranked.loc[order].head(top).reset_index(drop=True)
 
 
-def provisions_at(kpis: pd.DataFrame, month: dt.date, policy: ProvisionPolicy = DEFAULT_POLICY) -> tuple[pd.DataFrame, pd.DataFrame]:
+def provisions_at(
+    kpis: pd.DataFrame, month: dt.date, policy: ProvisionPolicy = DEFAULT_POLICY
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The provision table and the regulatory check of one month, from a cached KPI frame.
 
     ``kpis`` is ``data.reports.monthly_kpis`` (it holds the class sums of

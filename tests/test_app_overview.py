@@ -176,7 +176,7 @@ def test_regional_head_movers_are_guangdong_only(app_env):
 
 
 def test_high_alerts_card_after_the_month_is_evaluated(app_env):
-    ensure_month_evaluated = pytest.importorskip("data.alert_runs").ensure_month_evaluated
+    from data.alert_runs import ensure_month_evaluated
 
     eng = make_engine(app_env)
     month = _kpis(app_env)["as_of"].iloc[-1]
