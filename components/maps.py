@@ -66,8 +66,9 @@ def _domain(values: pd.Series, center_zero: bool) -> tuple[float, float]:
     if center_zero:
         m = max(abs(lo), abs(hi)) or 1e-6
         return -m, m
-    if hi <= lo:
-        hi = lo + (abs(lo) * 0.01 or 1e-6)
+    if hi <= lo:  # one value (or all equal): put it in the middle of the scale, not at "low"
+        pad = abs(lo) * 0.01 or 1e-6
+        lo, hi = lo - pad, hi + pad
     return lo, hi
 
 

@@ -76,7 +76,8 @@ def map_shapes(
 ) -> MapShapes:
     """The shapes of every region of the store's region set (all regions are drawn; the
     page colours only those the scope may see), simplified for the map
-    (:data:`MAP_TOLERANCE`) and with a GeoJSON ``bbox``. ``region_set`` overrides the store's."""
+    (:data:`MAP_TOLERANCE`) and with a GeoJSON ``bbox``. With ``region_set`` given nothing
+    is read from the store (the shapes are public geometry, the same for every scope)."""
     from data.geometry import boundary_lines_geojson, store_geojson
 
     name = region_set or region_set_name(conn, scope)

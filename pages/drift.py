@@ -54,7 +54,7 @@ tab_psi, tab_mig, tab_disc, tab_drop = st.tabs(
 
 @st.fragment
 def psi_section() -> None:
-    c1, c2, _ = st.columns([1, 1, 2])
+    c1, c2, _ = st.columns([2, 3, 3])
     base = c1.selectbox(
         tr("Baseline month", "基准月"), months, index=0, format_func=cd.month_label, key="drift_baseline",
         help=tr("The reference distribution; default the first month with scores.", "参照分布所在月份，默认为最早有评分的月份。"),
@@ -87,10 +87,10 @@ def psi_section() -> None:
         show_chart(cd.psi_trend_figure(view.trend, view.month, L), key="drift_psi_chart")
     with st.expander(tr("PSI bin by bin, and the PSI trend table", "PSI 分箱明细与走势表")):
         contrib = cd.contributions_table(view.contributions, L)
-        table_with_downloads(contrib, "psi_bins", "drift_bins_table", hide_index=True,
+        table_with_downloads(contrib, "psi_bins", "drift_bins_table", hide_index=True, placeholder="—",
                              column_config=cd.column_config(contrib, L, CURRENCY))
         trend = cd.trend_table(view.trend, L)
-        table_with_downloads(trend, "psi_trend", "drift_trend_table", hide_index=True,
+        table_with_downloads(trend, "psi_trend", "drift_trend_table", hide_index=True, placeholder="—",
                              column_config=cd.column_config(trend, L, CURRENCY))
 
 
@@ -118,7 +118,7 @@ def migration_section() -> None:
     show_chart(cd.migration_figure(shares, counts, start, month, L), key="drift_mig_chart")
     with st.expander(tr("Migration table", "迁移矩阵表")):
         table = cd.migration_table(shares, counts, L)
-        table_with_downloads(table, "score_migration", "drift_mig_table", hide_index=True,
+        table_with_downloads(table, "score_migration", "drift_mig_table", hide_index=True, placeholder="—",
                              column_config=cd.column_config(table, L, CURRENCY))
 
 
@@ -149,7 +149,7 @@ def discrimination_section() -> None:
     show_chart(cd.discrimination_figure(disc, L), key="drift_disc_chart")
     with st.expander(tr("KS / AUC table", "KS / AUC 明细表")):
         table = cd.discrimination_table(disc, L)
-        table_with_downloads(table, "ks_auc", "drift_disc_table", hide_index=True,
+        table_with_downloads(table, "ks_auc", "drift_disc_table", hide_index=True, placeholder="—",
                              column_config=cd.column_config(table, L, CURRENCY))
 
 
@@ -166,7 +166,7 @@ def drops_section() -> None:
                   f"{cd.month_label(start)} 与 {cd.month_label(month)} 均在贷且均有评分的贷款，按评分降幅从大到小排列。"))
     names = region_names(cached_regions(data_version(), scope), L)
     table = cd.drops_table(drops, names, L, CURRENCY)
-    table_with_downloads(table, "score_drops", "drift_drops_table", hide_index=True,
+    table_with_downloads(table, "score_drops", "drift_drops_table", hide_index=True, placeholder="—",
                          column_config=cd.column_config(table, L, CURRENCY))
 
 

@@ -18,6 +18,7 @@ from components.i18n import lang, tr
 from components.maps import choropleth
 from components.query import query, query_resource
 from data import regional, regional_view
+from data.read import Scope
 from data.reports import monthly_kpis
 
 scope = current_user().scope
@@ -69,7 +70,9 @@ def _on_map_click(allowed: frozenset[str] = frozenset(codes)) -> None:
         st.toast(tr("No data for that region in your view.", "该地区不在您的查看范围或当前筛选中，无数据。"))
 
 
-shapes = query_resource(regional_view.map_shapes, scope, facts["region_set"])
+# Shapes of every region of the set (public geometry: nothing of the store is read when the set
+# is given), so one cached copy serves every user whatever their scope.
+shapes = query_resource(regional_view.map_shapes, Scope.all(), facts["region_set"])
 left, right = st.columns([3, 2])
 with left:
     fmap = choropleth(
@@ -83,7 +86,7 @@ with left:
               returned_objects=["last_active_drawing"], on_change=_on_map_click)
 with right:
     ranked = rp.ranked_table(table, spec, names, L, CURRENCY)
-    table_with_downloads(ranked, f"regional_{spec.key}_{month:%Y%m}", "region_ranked", hide_index=True, height=400,
+    table_with_downloads(ranked, f"regional_{spec.key}_{month:%Y%m}", "region_ranked", hide_index=True, placeholder="—",
                          column_config=rp.ranked_column_config(spec, L, CURRENCY))
 
 pick = st.selectbox(
@@ -114,14 +117,14 @@ def province_panel(code: str, row: dict, rank: object) -> None:
             by_product = query(monthly_kpis, scope, replace(flt.month(), regions=one), ("product",))
             show_chart(rp.product_figure(by_product, L, CURRENCY), key="region_product_chart")
             prod = rp.product_table(by_product, L, CURRENCY)
-            table_with_downloads(prod, f"products_{code}_{month:%Y%m}", "region_product_table", hide_index=True,
+            table_with_downloads(prod, f"products_{code}_{month:%Y%m}", "region_product_table", hide_index=True, placeholder="—",
                                  column_config=rp.loan_column_config(prod, L, CURRENCY))
     with t_branch:
         if t_branch.open:
             branches = query(regional.branch_risk, scope, flt.month(), code, expected_loss=False)
             br = rp.branch_table(branches, L, CURRENCY)
             st.caption(tr("Rank 1 = highest 30+ DPD rate by balance.", "排名1 = 30+逾期率（按余额）最高。"))
-            table_with_downloads(br, f"branches_{code}_{month:%Y%m}", "region_branch_table", hide_index=True,
+            table_with_downloads(br, f"branches_{code}_{month:%Y%m}", "region_branch_table", hide_index=True, placeholder="—",
                                  column_config=rp.loan_column_config(br, L, CURRENCY))
     with t_loans:
         if t_loans.open:
@@ -130,7 +133,7 @@ def province_panel(code: str, row: dict, rank: object) -> None:
             st.caption(tr("Ordered by days past due, then class (损失 loss first), then balance.",
                           "按逾期天数、五级分类（损失在前）、余额从高到低排列。"))
             wl = rp.worst_loans_table(loans, L, CURRENCY)
-            table_with_downloads(wl, f"worst_loans_{code}_{month:%Y%m}", "region_worst_table", hide_index=True,
+            table_with_downloads(wl, f"worst_loans_{code}_{month:%Y%m}", "region_worst_table", hide_index=True, placeholder="—",
                                  column_config=rp.loan_column_config(wl, L, CURRENCY))
 
 
