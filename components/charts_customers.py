@@ -225,48 +225,56 @@ def segment_scatter(
         raise ValueError(f"unknown x feature {x!r}; choose from {list(SCATTER_FEATURES)}")
     en, zh, log = SCATTER_FEATURES[x]
     colours = segment_colours(profiles)
-    fig = go.Figure()
     money = x == "balance"
-    for _, p in profiles.iterrows():
-        s = int(p["segment"])
-        rows = sample[sample["segment"] == s]
-        label = segment_label(p["segment_name"], lang)
+    # the traces are built as plain dicts and handed to one Figure: adding them one by one
+    # makes plotly validate and copy the earlier ones again each time
+    traces: list[dict] = []
+    seg_of = sample["segment"].to_numpy()
+    for s, name in zip(profiles["segment"].astype(int), profiles["segment_name"]):
+        rows = sample[seg_of == s]
+        label = segment_label(name, lang)
         faded = selected is not None and s != selected
         xs = rows[x].to_numpy(dtype=float)
         if money:
             x_txt = [fmt_money(v, currency, lang) for v in xs]
         else:
             x_txt = [f"{v:,.1f}" if np.isfinite(v) else "—" for v in xs]
-        fig.add_scattergl(
-            x=xs, y=rows["clv"], mode="markers", name=label, legendgroup=str(s),
-            marker={"color": colours[s], "size": 5, "opacity": 0.2 if faded else 0.55},
-            customdata=np.column_stack([np.full(len(rows), s), rows["customer_id"].astype(str),
-                                        [fmt_money(v, currency, lang) for v in rows["clv"]], x_txt]),
-            hovertemplate="%{customdata[1]}<br>CLV %{customdata[2]}<br>" + _tr(lang, en, zh)
+        traces.append({
+            "type": "scattergl", "x": xs.tolist(), "y": rows["clv"].astype(float).tolist(), "mode": "markers",
+            "name": label, "legendgroup": str(s),
+            "marker": {"color": colours[s], "size": 5, "opacity": 0.2 if faded else 0.55},
+            "customdata": [[s, c, m, t] for c, m, t in zip(
+                rows["customer_id"].astype(str), (fmt_money(v, currency, lang) for v in rows["clv"]), x_txt)],
+            "hovertemplate": "%{customdata[1]}<br>CLV %{customdata[2]}<br>" + _tr(lang, en, zh)
             + ": %{customdata[3]}<extra>" + label + "</extra>",
-        )
+        })
     cx = profiles[f"mean_{x}"].to_numpy(dtype=float)
     cy = profiles["mean_clv"].to_numpy(dtype=float)
     labels = [segment_label(n, lang) for n in profiles["segment_name"]]
+    segs = profiles["segment"].astype(int).tolist()
     # WebGL points are drawn above SVG ones: the centres are WebGL too, added last, so they stay on top
-    fig.add_scattergl(
-        x=cx, y=cy, mode="markers", name=_tr(lang, "Segment centre", "客群中心"), legendgroup="centres",
-        marker={"symbol": "diamond", "size": [22 if s == selected else 15 for s in profiles["segment"]],
-                "color": [colours[int(s)] for s in profiles["segment"]], "line": {"width": 2, "color": "#212529"}},
-        customdata=np.column_stack([profiles["segment"].astype(int), labels,
-                                    [fmt_money(v, currency, lang) for v in cy],
-                                    [f"{int(c):,}" for c in profiles["customers"]]]),
-        hovertemplate="<b>%{customdata[1]}</b><br>" + _tr(lang, "mean CLV", "平均CLV") + " %{customdata[2]}<br>"
+    traces.append({
+        "type": "scattergl", "x": cx.tolist(), "y": cy.tolist(), "mode": "markers",
+        "name": _tr(lang, "Segment centre", "客群中心"), "legendgroup": "centres",
+        "marker": {"symbol": "diamond", "size": [22 if s == selected else 15 for s in segs],
+                   "color": [colours[s] for s in segs], "line": {"width": 2, "color": "#212529"}},
+        "customdata": [[s, lab, fmt_money(v, currency, lang), f"{int(c):,}"]
+                       for s, lab, v, c in zip(segs, labels, cy, profiles["customers"])],
+        "hovertemplate": "<b>%{customdata[1]}</b><br>" + _tr(lang, "mean CLV", "平均CLV") + " %{customdata[2]}<br>"
         + _tr(lang, "customers", "客户数") + " %{customdata[3]}<extra></extra>",
-    )
-    fig.update_xaxes(title=_tr(lang, en, zh) + (f" ({currency})" if money else ""), type="log" if log else "linear")
+    })
+    xaxis: dict = {"title": {"text": _tr(lang, en, zh) + (f" ({currency})" if money else "")},
+                   "type": "log" if log else "linear"}
     if not log:
         rng = _axis_range(np.concatenate([sample[x].to_numpy(dtype=float), cx]))
         if rng:
-            fig.update_xaxes(range=rng)
+            xaxis["range"] = rng
+    yaxis: dict = {"title": {"text": _tr(lang, f"CLV ({currency})", f"客户生命周期价值 CLV（{currency}）")}}
     yr = _axis_range(np.concatenate([sample["clv"].to_numpy(dtype=float), cy]))
-    fig.update_yaxes(title=_tr(lang, f"CLV ({currency})", f"客户生命周期价值 CLV（{currency}）"), range=yr)
-    fig.update_layout(clickmode="event+select", dragmode="zoom")
+    if yr:
+        yaxis["range"] = yr
+    fig = go.Figure(data=traces, layout={"xaxis": xaxis, "yaxis": yaxis, "clickmode": "event+select",
+                                         "dragmode": "zoom"})
     return _legend_below(style(fig, title, height=500))
 
 

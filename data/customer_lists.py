@@ -76,8 +76,13 @@ def top_customers(customers: pd.DataFrame, segment: int, order: str = "clv_desc"
     _check(order, limit)
     column, ascending = ORDERS[order]
     members = customers[customers["segment"] == segment]
-    top = members.sort_values([column, "customer_id"], ascending=[ascending, True], na_position="last").head(limit)
-    return top.reset_index(drop=True)
+    valued = members[members[column].notna()]
+    # a partial selection first (O(n)), ties at the boundary kept, then a full sort of the few
+    pick = valued.nsmallest(limit, column, keep="all") if ascending else valued.nlargest(limit, column, keep="all")
+    top = pick.sort_values([column, "customer_id"], ascending=[ascending, True])
+    if len(top) < limit:
+        top = pd.concat([top, members[members[column].isna()].sort_values("customer_id")])
+    return top.head(limit).reset_index(drop=True)
 
 
 def masked_contacts(conn: sa.Connection, scope: Scope, customer_ids: Sequence[str]) -> pd.DataFrame:

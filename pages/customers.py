@@ -3,7 +3,9 @@
 The segmentation (``data.customers.customer_segments``: CLV, features, k-means) is computed
 once per data version, scope and filters (``query_resource``; also cached on disk by the
 data layer) and shared, not copied. The segment explorer (scatter, picker, profile table,
-the segment's customers) is a fragment: a click or a picker change reruns only it.
+the segment's customers) is a fragment: a click or a picker change reruns only it; the
+customer list is a fragment inside it, so a change of order or rows reruns only the list.
+Its widgets keep their state (``persist_state="session"``) while the tab is closed.
 """
 
 import streamlit as st
@@ -54,7 +56,7 @@ if seg.customers.empty:
     st.stop()
 
 summary = cc.clv_summary(seg.customers)
-k1, k2, k3, k4, k5 = st.columns(5)
+k1, k2, k3, k4, k5 = st.columns([1, 1.4, 1.1, 1, 0.8])
 k1.metric(tr("Customers", "客户数"), fmt_count(summary["customers"]), border=True,
           help=tr("Customers with at least one loan in the book at month end (in scope, under the filters).",
                   "月末至少有一笔在贷贷款的客户（权限范围内、筛选条件下）。"))
@@ -101,10 +103,10 @@ def segment_explorer(seg) -> None:
     left, right = st.columns([3, 1.25], gap="medium")
     with right:
         x = st.selectbox(tr("Scatter: x axis", "散点图横轴"), list(cc.SCATTER_FEATURES), key="cust_x",
-                         format_func=lambda f: cc.SCATTER_FEATURES[f][0 if L == "en" else 1])
+                         format_func=lambda f: cc.SCATTER_FEATURES[f][0 if L == "en" else 1], persist_state="session")
         chosen = st.selectbox(
             tr("Segment", "客群"), segments, key=_SEGMENT,
-            format_func=lambda s: f"{s} · {cc.segment_label(names[s], L)}",
+            format_func=lambda s: f"{s} · {cc.segment_label(names[s], L)}", persist_state="session",
             help=tr("Or click a point or a diamond in the scatter, or a row of the profile table.",
                     "也可点击散点图中的点或菱形（客群中心），或点击客群画像表中的一行。"),
         )
@@ -130,10 +132,16 @@ def segment_explorer(seg) -> None:
         selection_mode="single-row",
     )
 
-    st.subheader(tr("Customers of the segment", "客群客户名单") + f": {cc.segment_label(names[chosen], L)}")
+    customer_list(seg, chosen, names[chosen], int(row["customers"]))
+
+
+@st.fragment
+def customer_list(seg, chosen: int, name: str, size: int) -> None:
+    """The chosen segment's customers: a change of order or rows reruns only this list."""
+    st.subheader(tr("Customers of the segment", "客群客户名单") + f": {cc.segment_label(name, L)}")
     c1, c2, _ = st.columns([1.4, 1, 2])
     order = c1.selectbox(
-        tr("Order", "排序"), list(ORDERS), key="cust_order",
+        tr("Order", "排序"), list(ORDERS), key="cust_order", persist_state="session",
         format_func=lambda o: {
             "clv_desc": tr("CLV, highest first", "CLV 由高到低"),
             "clv_asc": tr("CLV, lowest first", "CLV 由低到高"),
@@ -141,12 +149,13 @@ def segment_explorer(seg) -> None:
             "worst_dpd_desc": tr("Worst DPD 12m, highest first", "近12月最长逾期由高到低"),
         }[o],
     )
-    limit = c2.selectbox(tr("Rows", "行数"), _LIMITS, index=1, key="cust_limit", format_func=lambda n: f"{n:,}")
+    limit = c2.selectbox(tr("Rows", "行数"), _LIMITS, index=1, key="cust_limit", format_func=lambda n: f"{n:,}",
+                         persist_state="session")
     rows = top_customers(seg.customers, chosen, order, limit)
     contacts = query(masked_contacts, scope, tuple(rows["customer_id"]))
     st.caption(
-        tr(f"{fmt_count(len(rows))} of {fmt_count(row['customers'])} customers listed. Names and phones are masked.",
-           f"共 {fmt_count(row['customers'])} 位客户，列出 {fmt_count(len(rows))} 位。姓名与电话已脱敏。")
+        tr(f"{fmt_count(len(rows))} of {fmt_count(size)} customers listed. Names and phones are masked.",
+           f"共 {fmt_count(size)} 位客户，列出 {fmt_count(len(rows))} 位。姓名与电话已脱敏。")
     )
     table_with_downloads(
         cc.members_table(rows, contacts, L), f"segment_{chosen}_customers", "cust_members", hide_index=True,
@@ -170,15 +179,18 @@ if tab_dist.open:
             "The dotted line is CLV = 0: left of it, expected loss and costs exceed interest.",
             "分组范围为第1至第99百分位，超出部分计入首末两组。虚线为 CLV = 0：其左侧客户的预期损失与成本超过利息收入。"))
 
-with st.expander(tr("Method: CLV definition and the choice of k", "方法：CLV 定义与 k 的选择"), icon="ℹ️"):
-    c1, c2 = st.columns([3, 2], gap="large")
-    with c1:
-        st.markdown(cc.clv_definition(DEFAULT_CLV_PARAMS, L, seg.pd_source))
-    with c2:
-        st.markdown(tr(f"**Silhouette per k** (chosen: k = {seg.k})", f"**各 k 的平均轮廓系数**（选用 k = {seg.k}）"))
-        if seg.silhouette:
-            show_chart(cc.silhouette_chart(seg.silhouette, seg.k, L), key="cust_silhouette")
-            table_with_downloads(cc.silhouette_table(seg.silhouette, seg.k, L), "silhouette", "cust_silhouette_table",
-                                 hide_index=True)
-        else:
-            st.caption(tr("Too few distinct customers to compare k.", "客户数过少，无法比较不同的 k。"))
+method = st.expander(tr("Method: CLV definition and the choice of k", "方法：CLV 定义与 k 的选择"), icon="ℹ️",
+                     key="cust_method", on_change="rerun")
+if method.open:  # drawn only when opened
+    with method:
+        c1, c2 = st.columns([3, 2], gap="large")
+        with c1:
+            st.markdown(cc.clv_definition(DEFAULT_CLV_PARAMS, L, seg.pd_source))
+        with c2:
+            st.markdown(tr(f"**Silhouette per k** (chosen: k = {seg.k})", f"**各 k 的平均轮廓系数**（选用 k = {seg.k}）"))
+            if seg.silhouette:
+                show_chart(cc.silhouette_chart(seg.silhouette, seg.k, L), key="cust_silhouette")
+                table_with_downloads(cc.silhouette_table(seg.silhouette, seg.k, L), "silhouette",
+                                     "cust_silhouette_table", hide_index=True)
+            else:
+                st.caption(tr("Too few distinct customers to compare k.", "客户数过少，无法比较不同的 k。"))

@@ -79,8 +79,11 @@ def test_page_shows_value_segments_and_masked_customers(app_env):
     named = members["姓名（脱敏）"][members["姓名（脱敏）"] != ""]
     assert len(named) and named.str.contains(r"\*").all()  # masked, never in clear
     assert members["电话（脱敏）"].str.contains(r"\*{4}").all()
-    # the scatter is drawn, and the method expander has the silhouette of every k tried
+    # the scatter is drawn, and the method expander (drawn when opened) has the silhouette of every k tried
     assert _figure(at, "客群分布").data
+    assert not any("轮廓系数" in list(d.value.columns) for d in at.dataframe)
+    at.session_state["cust_method"] = True
+    at.run()
     sil = _table(at, "轮廓系数")
     assert sil.loc[sil["选用"], "k"].tolist() == [k]
     assert any("CLV" in md.value and "轮廓系数" in md.value for md in at.markdown)
@@ -117,6 +120,12 @@ def test_widgets_change_what_is_shown(app_env):
     assert not at.exception, at.exception
     fig = _figure(at, "客户CLV分布")
     assert sum(int(sum(trace.y)) for trace in fig.data) == _count(at)
+    # back on the segments tab, the choices made there are kept
+    at.session_state["cust_tab"] = "客群细分"
+    at.run()
+    assert widget(at.selectbox, "cust_segment").format_func(widget(at.selectbox, "cust_segment").value) == other
+    assert widget(at.selectbox, "cust_x").value == "tenure_months"
+    assert widget(at.selectbox, "cust_order").value == "clv_asc"
 
 
 def test_global_filters_narrow_the_customers(app_env):
