@@ -56,29 +56,34 @@ def data_version() -> int:
         return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(ImportBatch.batch_id), 0))).scalar_one())
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+# The reads below go through components.query.query, whose cache key holds the store URL as
+# well as the data version (two stores in one process, as in the tests, never share results).
+# ``version`` stays in the signatures for the callers; the key takes the current one itself.
+
+
 def cached_monthly_kpis(version: int, scope: Scope, filters: Filters, by: tuple[str, ...] = ()) -> pd.DataFrame:
-    """``data.reports.monthly_kpis`` for this data version, scope and filters."""
-    with engine().connect() as conn:
-        return monthly_kpis(conn, scope, filters, by)
+    """``data.reports.monthly_kpis`` for this store, data version, scope and filters."""
+    from components.query import query
+
+    return query(monthly_kpis, scope, filters, tuple(by))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def cached_months(version: int, scope: Scope) -> list:
     """Stored month ends in scope, oldest first."""
-    with engine().connect() as conn:
-        return read.stored_months(conn, scope, Filters())
+    from components.query import query
+
+    return query(read.stored_months, scope, Filters())
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def cached_regions(version: int, scope: Scope) -> pd.DataFrame:
     """Regions in scope with their names."""
-    with engine().connect() as conn:
-        return read.regions_frame(conn, scope)
+    from components.query import query
+
+    return query(read.regions_frame, scope)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def cached_dimension_values(version: int, scope: Scope, column: str) -> list[str]:
     """Distinct products / segments / ... among the loans in scope."""
-    with engine().connect() as conn:
-        return read.distinct_values(conn, scope, column)
+    from components.query import query
+
+    return query(read.distinct_values, scope, column)
