@@ -53,7 +53,9 @@ browser gets each run shrinks from about 0.9 MB to 0.3 MB for the provinces of C
 
 
 def _for_map(geojson: dict, tolerance: float) -> dict:
-    """``geojson`` with coverage-simplified shapes on a 0.001° grid, and its ``bbox``."""
+    """``geojson`` with coverage-simplified shapes on a 0.001° grid, and its ``bbox`` (of the
+    regions' largest parts when the shapes straddle the antimeridian, so the map fits the
+    country rather than the whole globe)."""
     import shapely
     from shapely.geometry import mapping, shape
 
@@ -68,6 +70,9 @@ def _for_map(geojson: dict, tolerance: float) -> dict:
         for f, g, orig, good in zip(feats, simple, geoms, ok)
     ]
     minx, miny, maxx, maxy = shapely.total_bounds(geoms)
+    if maxx - minx > 180:  # parts across the antimeridian (the Aleutians): fit the main parts
+        mains = [max(shapely.get_parts(g), key=lambda p: p.area) for g in geoms]
+        minx, miny, maxx, maxy = shapely.total_bounds(mains)
     return {**geojson, "features": out, "bbox": [float(minx), float(miny), float(maxx), float(maxy)]}
 
 
