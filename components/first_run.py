@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.store import engine, first_run_lock
+from components.store import data_changed, engine, first_run_lock
 from data.store import is_empty
 
 __all__ = ["ensure_portfolio", "DEMO_LOANS", "DEMO_MONTHS", "DEMO_SEED"]
@@ -37,5 +37,6 @@ def ensure_portfolio() -> None:
             bar.progress(min(max(fraction, 0.0), 1.0), text=message)
 
         generate_into(engine(), DEMO_LOANS, DEMO_MONTHS, DEMO_SEED, progress=progress)
+        data_changed()
         bar.progress(1.0, text="Done")
     st.rerun()

@@ -29,6 +29,7 @@ __all__ = [
     "cached_regions",
     "cached_dimension_values",
     "first_run_lock",
+    "data_changed",
 ]
 
 
@@ -50,10 +51,25 @@ def first_run_lock() -> threading.Lock:
     return threading.Lock()
 
 
-def data_version() -> int:
-    """The latest import batch id (0 for an empty store): part of every cache key."""
+@st.cache_data(ttl=2, show_spinner=False)
+def _latest_batch(url: str) -> int:
     with engine().connect() as conn:
         return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(ImportBatch.batch_id), 0))).scalar_one())
+
+
+def data_version() -> int:
+    """The latest import batch id (0 for an empty store): part of every cache key.
+
+    Read at most every 2 seconds (a rerun calls it once per read; opening the DuckDB file
+    each time costs tens of milliseconds), so a load from the command line shows up within
+    2 s; a load in this process calls :func:`data_changed` and shows up at once.
+    """
+    return _latest_batch(settings().db_url)
+
+
+def data_changed() -> None:
+    """Forget the remembered data version (after an import or generation in this process)."""
+    _latest_batch.clear()
 
 
 # The reads below go through components.query.query, whose cache key holds the store URL as

@@ -16,7 +16,7 @@ from components.downloads import download_buttons, table_with_downloads
 from components.filters import current_filters
 from components.i18n import lang, tr
 from components.query import query
-from components.store import engine
+from components.store import data_changed, engine
 from data import quality
 from data.admin import can_load, load_as, validate_as
 from data.importer import TABLES
@@ -109,6 +109,7 @@ if admin and tabs["upload"].open:
                              progress=lambda f, m: bar.progress(f, text=m))
             st.session_state.pop(_VALIDATION, None)
             st.session_state[_LOADED] = result
+            data_changed()
             st.rerun()  # the whole app, sidebar included, now reads the new data version
 
         if report is not None:
