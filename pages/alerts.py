@@ -4,7 +4,8 @@ A month's alerts are evaluated into the store the first time anyone opens it at 
 current data version and rule set (``data.alert_runs.ensure_month_evaluated``: the whole
 book, once, under a lock); reads are then scoped to the user. The back-test (tens of
 seconds on a large book) runs only when its tab is opened, and is cached by data version,
-scope and filters.
+scope and filters. The filters with translated options are keyed per language
+(``components.lang_keys``), so a language switch keeps them.
 """
 
 import streamlit as st
@@ -16,6 +17,7 @@ from components.downloads import table_with_downloads
 from components.filters import current_filters
 from components.formatting import fmt_count
 from components.i18n import lang, t, tr
+from components.lang_keys import lang_key
 from components.query import query
 from components.store import cached_months, cached_regions, data_version
 from data.alert_runs import month_alerts
@@ -51,11 +53,11 @@ if st.session_state.get(_FOLLOW) != global_label or st.session_state.get(_MONTH)
 c1, c2, c3, c4, c5 = st.columns([1, 1.2, 2, 1.6, 0.8])
 month_label = c1.selectbox(t("latest_month"), list(labels), key=_MONTH,
                            help=tr("Defaults to the as-of month of the sidebar.", "默认为左侧的数据月份。"))
-levels = c2.multiselect(tr("Level", "级别"), ["high", "medium", "low"], key="alerts_level",
-                        format_func=lambda lv: ca.level_label(lv, L), placeholder=t("all"))
-chosen_rules = c3.multiselect(tr("Rule", "规则"), rules.rule_names(), key="alerts_rule",
-                              format_func=lambda r: ca.rule_label(r, L), placeholder=t("all"))
-chosen_regions = c4.multiselect(t("region"), region_options, key="alerts_region",
+levels = c2.multiselect(tr("Level", "级别"), ["high", "medium", "low"], key=lang_key("alerts_level"),
+                        format_func=lambda lv, lg=L: ca.level_label(lv, lg), placeholder=t("all"))
+chosen_rules = c3.multiselect(tr("Rule", "规则"), rules.rule_names(), key=lang_key("alerts_rule"),
+                              format_func=lambda r, lg=L: ca.rule_label(r, lg), placeholder=t("all"))
+chosen_regions = c4.multiselect(t("region"), region_options, key=lang_key("alerts_region"),
                                 format_func=lambda c: region_names.get(c, c), placeholder=t("all"))
 limit = c5.selectbox(tr("Rows", "行数"), _LIMITS, key="alerts_limit", format_func=lambda n: f"{n:,}")
 month = labels[month_label]

@@ -5,7 +5,8 @@ once per data version, scope and filters (``query_resource``; also cached on dis
 data layer) and shared, not copied. The segment explorer (scatter, picker, profile table,
 the segment's customers) is a fragment: a click or a picker change reruns only it; the
 customer list is a fragment inside it, so a change of order or rows reruns only the list.
-Its widgets keep their state (``persist_state="session"``) while the tab is closed.
+Its widgets keep their state (``persist_state="session"``) while the tab is closed; those
+with translated options are keyed per language (``components.lang_keys``).
 """
 
 import streamlit as st
@@ -18,12 +19,13 @@ from components.downloads import table_with_downloads
 from components.filters import current_filters
 from components.formatting import fmt_count, fmt_money, fmt_rate
 from components.i18n import lang, t, tr
+from components.lang_keys import lang_key
 from components.query import query, query_resource
 from data.config import settings
 from data.customer_lists import ORDERS, masked_contacts, top_customers
 from data.customers import customer_segments
 
-_SEGMENT, _SCATTER, _PROFILES = "cust_segment", "cust_scatter", "cust_profiles"
+_SCATTER, _PROFILES = "cust_scatter", "cust_profiles"
 _LIMITS = (100, 500, 2000)
 
 scope = current_user().scope
@@ -80,7 +82,7 @@ def _pick_from_chart() -> None:
     """Scatter click / box / lasso: pick the segment of the selected points."""
     picked = cc.selected_segment(st.session_state.get(_SCATTER))
     if picked is not None:
-        st.session_state[_SEGMENT] = picked
+        st.session_state[lang_key("cust_segment")] = picked
 
 
 def _pick_from_table(segments: list[int]) -> None:
@@ -88,7 +90,7 @@ def _pick_from_table(segments: list[int]) -> None:
     event = st.session_state.get(_PROFILES)
     rows = event.selection.rows if event is not None else []
     if rows and rows[0] < len(segments):
-        st.session_state[_SEGMENT] = segments[rows[0]]
+        st.session_state[lang_key("cust_segment")] = segments[rows[0]]
 
 
 @st.fragment
@@ -98,15 +100,17 @@ def segment_explorer(seg) -> None:
     segments = [int(s) for s in profiles["segment"]]
     names = dict(zip(segments, profiles["segment_name"]))
     actions = dict(zip(segments, profiles["action"]))
-    if st.session_state.get(_SEGMENT) not in segments:
-        st.session_state[_SEGMENT] = segments[0]
+    seg_key = lang_key("cust_segment")
+    if st.session_state.get(seg_key) not in segments:
+        st.session_state[seg_key] = segments[0]
     left, right = st.columns([3, 1.25], gap="medium")
     with right:
-        x = st.selectbox(tr("Scatter: x axis", "散点图横轴"), list(cc.SCATTER_FEATURES), key="cust_x",
-                         format_func=lambda f: cc.SCATTER_FEATURES[f][0 if L == "en" else 1], persist_state="session")
+        x = st.selectbox(tr("Scatter: x axis", "散点图横轴"), list(cc.SCATTER_FEATURES), key=lang_key("cust_x"),
+                         format_func=lambda f, lg=L: cc.SCATTER_FEATURES[f][0 if lg == "en" else 1],
+                         persist_state="session")
         chosen = st.selectbox(
-            tr("Segment", "客群"), segments, key=_SEGMENT,
-            format_func=lambda s: f"{s} · {cc.segment_label(names[s], L)}", persist_state="session",
+            tr("Segment", "客群"), segments, key=seg_key,
+            format_func=lambda s, lg=L: f"{s} · {cc.segment_label(names[s], lg)}", persist_state="session",
             help=tr("Or click a point or a diamond in the scatter, or a row of the profile table.",
                     "也可点击散点图中的点或菱形（客群中心），或点击客群画像表中的一行。"),
         )
@@ -140,15 +144,14 @@ def customer_list(seg, chosen: int, name: str, size: int) -> None:
     """The chosen segment's customers: a change of order or rows reruns only this list."""
     st.subheader(tr("Customers of the segment", "客群客户名单") + f": {cc.segment_label(name, L)}")
     c1, c2, _ = st.columns([1.4, 1, 2])
-    order = c1.selectbox(
-        tr("Order", "排序"), list(ORDERS), key="cust_order", persist_state="session",
-        format_func=lambda o: {
-            "clv_desc": tr("CLV, highest first", "CLV 由高到低"),
-            "clv_asc": tr("CLV, lowest first", "CLV 由低到高"),
-            "balance_desc": tr("Balance, largest first", "余额由大到小"),
-            "worst_dpd_desc": tr("Worst DPD 12m, highest first", "近12月最长逾期由高到低"),
-        }[o],
-    )
+    order_labels = {  # bound now, not looked up when Streamlit formats (components.lang_keys)
+        "clv_desc": tr("CLV, highest first", "CLV 由高到低"),
+        "clv_asc": tr("CLV, lowest first", "CLV 由低到高"),
+        "balance_desc": tr("Balance, largest first", "余额由大到小"),
+        "worst_dpd_desc": tr("Worst DPD 12m, highest first", "近12月最长逾期由高到低"),
+    }
+    order = c1.selectbox(tr("Order", "排序"), list(ORDERS), key=lang_key("cust_order"), persist_state="session",
+                         format_func=order_labels.__getitem__)
     limit = c2.selectbox(tr("Rows", "行数"), _LIMITS, index=1, key="cust_limit", format_func=lambda n: f"{n:,}",
                          persist_state="session")
     rows = top_customers(seg.customers, chosen, order, limit)

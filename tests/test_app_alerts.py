@@ -77,14 +77,20 @@ def test_alerts_are_evaluated_once_and_listed_by_level(app_env):
     assert len(marker) == 1
 
     # the level filter narrows the list; the cards keep every level
-    widget(at.multiselect, "alerts_level").set_value(["high"]).run()
+    widget(at.multiselect, "alerts_level.zh").set_value(["high"]).run()
     assert not at.exception, at.exception
     only_high = _table(at, LIST_KEY)
     assert set(only_high["级别"]) == {"高"} and len(only_high) == min(high, 500)
     assert _metric(at, "预警总数") == total
+    # a language switch keeps the filter (the widget is keyed per language, the value carried over)
+    widget(at.button_group, "lang").set_value("en").run()
+    assert widget(at.multiselect, "alerts_level.en").value == ["high"]
+    assert set(_table(at, "Month")["Level"]) == {"High"}
+    widget(at.button_group, "lang").set_value("zh").run()
+    assert widget(at.multiselect, "alerts_level.zh").value == ["high"]
     # the rule filter narrows the cards too
-    widget(at.multiselect, "alerts_level").set_value([]).run()
-    widget(at.multiselect, "alerts_rule").set_value(["dpd_1+"]).run()
+    widget(at.multiselect, "alerts_level.zh").set_value([]).run()
+    widget(at.multiselect, "alerts_rule.zh").set_value(["dpd_1+"]).run()
     assert set(_table(at, LIST_KEY)["规则"]) == {"逾期跨越 1+ 天"}
     assert _metric(at, "预警总数") == _metric(at, "低级") < total
 
@@ -105,14 +111,14 @@ def test_month_change_changes_the_list_and_filters_narrow(app_env):
     assert 0 < _metric(at, "预警总数") < total
     widget(at.multiselect, "product").set_value([]).run()
     # and so does the page's region filter
-    widget(at.multiselect, "alerts_region").set_value(["440000"]).run()
+    widget(at.multiselect, "alerts_region.zh").set_value(["440000"]).run()
     assert 0 < _metric(at, "预警总数") < total
     assert set(_table(at, LIST_KEY)["地区"]) == {"广东"}
 
 
 def test_regional_head_sees_only_guangdong(app_env):
     at = _open("guangdong")
-    assert widget(at.multiselect, "alerts_region").options == ["广东"]
+    assert widget(at.multiselect, "alerts_region.zh").options == ["广东"]
     assert set(_table(at, LIST_KEY)["地区"]) == {"广东"}
     month_end = _stored(app_env, "SELECT MAX(as_of) FROM performance")[0][0]
     in_gd = _stored(app_env, "SELECT COUNT(*) FROM alerts WHERE as_of = :m AND region_code = '440000'", m=month_end)

@@ -92,7 +92,7 @@ def test_page_shows_value_segments_and_masked_customers(app_env):
 def test_widgets_change_what_is_shown(app_env):
     """One session: the segment picker, the order and row count, the x axis, the histogram tab."""
     at = _open()
-    picker = widget(at.selectbox, "cust_segment")
+    picker = widget(at.selectbox, "cust_segment.zh")
     first = _table(at, "姓名（脱敏）")
     assert first["CLV"].is_monotonic_decreasing
     other = picker.options[-1]
@@ -104,15 +104,20 @@ def test_widgets_change_what_is_shown(app_env):
     assert f"共 {size:,} 位客户" in " ".join(c.value for c in at.caption)
     heading = next(h.value for h in at.subheader if "客群客户名单" in h.value)
     assert other.split(" · ")[1] in heading
+    # a language switch keeps the chosen segment
+    widget(at.button_group, "lang").set_value("en").run()
+    assert widget(at.selectbox, "cust_segment.en").value == int(other.split(" · ")[0])
+    widget(at.button_group, "lang").set_value("zh").run()
+    assert widget(at.selectbox, "cust_segment.zh").value == int(other.split(" · ")[0])
 
-    widget(at.selectbox, "cust_order").set_value("clv_asc").run()
+    widget(at.selectbox, "cust_order.zh").set_value("clv_asc").run()
     assert _table(at, "姓名（脱敏）")["CLV"].is_monotonic_increasing
     assert len(_table(at, "姓名（脱敏）")) == min(500, size)  # 500 rows by default
     widget(at.selectbox, "cust_limit").set_value(100).run()
     assert len(_table(at, "姓名（脱敏）")) == min(100, size)
 
     assert "贷款余额" in _figure(at, "客群分布").layout.xaxis.title.text
-    widget(at.selectbox, "cust_x").set_value("tenure_months").run()
+    widget(at.selectbox, "cust_x.zh").set_value("tenure_months").run()
     assert "客户年限" in _figure(at, "客群分布").layout.xaxis.title.text
 
     at.session_state["cust_tab"] = "CLV 分布"
@@ -123,9 +128,9 @@ def test_widgets_change_what_is_shown(app_env):
     # back on the segments tab, the choices made there are kept
     at.session_state["cust_tab"] = "客群细分"
     at.run()
-    assert widget(at.selectbox, "cust_segment").format_func(widget(at.selectbox, "cust_segment").value) == other
-    assert widget(at.selectbox, "cust_x").value == "tenure_months"
-    assert widget(at.selectbox, "cust_order").value == "clv_asc"
+    assert widget(at.selectbox, "cust_segment.zh").format_func(widget(at.selectbox, "cust_segment.zh").value) == other
+    assert widget(at.selectbox, "cust_x.zh").value == "tenure_months"
+    assert widget(at.selectbox, "cust_order.zh").value == "clv_asc"
 
 
 def test_global_filters_narrow_the_customers(app_env):
