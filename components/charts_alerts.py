@@ -255,7 +255,8 @@ def rule_level_chart(
     fig.update_layout(barmode="stack")
     fig.update_xaxes(title=_tr(lang, "Alerts", "预警数"))
     fig.update_yaxes(tickfont={"size": 11})
-    return style(fig, title, height=height or max(260, 60 + 32 * len(order)))
+    natural = max(110, 80 + 28 * len(order))  # a few rules: thin bars, not one slab
+    return style(fig, title, height=min(height, natural) if height else max(260, natural))
 
 
 def _backtest_names(lang: str) -> dict[str, str]:

@@ -82,6 +82,9 @@ def test_rule_level_chart_stacks_levels_and_filters_rules():
     assert sum(float(np.nansum(t.x)) for t in fig.data) == 24
     only = ca.rule_level_chart(_counts(), "en", rules=["dpd_1+"])
     assert [t.name for t in only.data] == ["Low"] and list(only.data[0].x) == [10]
+    # a cap on the height, and a single rule drawn as a thin bar rather than one slab
+    assert ca.rule_level_chart(_counts(), "en", height=120).layout.height == 120
+    assert ca.rule_level_chart(_counts(), "en", rules=["dpd_1+"], height=250).layout.height < 150
 
 
 def _bt() -> pd.DataFrame:
