@@ -175,3 +175,25 @@ def duckdb_engine(tmp_path: Path) -> sa.Engine:
     upgrade(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of a small generated portfolio (1,500 loans × 24 months, seed 7) in an embedded
+    store, one per test module (AppTest modules share it between their tests)."""
+    from data.generate import generate_into
+
+    path = tmp_path_factory.mktemp("app") / "store.duckdb"
+    eng = make_engine(f"duckdb:///{path}")
+    upgrade(eng)
+    generate_into(eng, 1500, 24, 7)
+    eng.dispose()
+    return f"duckdb:///{path}"
+
+
+@pytest.fixture
+def app_env(demo_store: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """The app pointed at ``demo_store`` (no secrets file)."""
+    monkeypatch.setenv("DAIHOU_DB_URL", demo_store)
+    monkeypatch.setenv("DAIHOU_SECRETS_FILE", str(tmp_path / "none.toml"))
+    return demo_store

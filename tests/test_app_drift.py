@@ -8,27 +8,8 @@ figures, and a regional head sees only Guangdong.
 import pytest
 
 from app_helpers import signed_in_app, widget
-from data.engine import make_engine, upgrade
-from data.generate import generate_into
 
 TABS = {"psi": "分布与 PSI", "migration": "评分段迁移", "disc": "区分能力 KS/AUC", "drops": "评分降幅最大"}
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory):
-    """A small generated portfolio in an embedded store (shared by this module's tests)."""
-    path = tmp_path_factory.mktemp("drift") / "store.duckdb"
-    eng = make_engine(f"duckdb:///{path}")
-    upgrade(eng)
-    generate_into(eng, 1500, 24, 7)
-    return f"duckdb:///{path}"
-
-
-@pytest.fixture
-def app_env(demo_store, monkeypatch, tmp_path):
-    monkeypatch.setenv("DAIHOU_DB_URL", demo_store)
-    monkeypatch.setenv("DAIHOU_SECRETS_FILE", str(tmp_path / "none.toml"))
-    return demo_store
 
 
 def _open(username: str = "manager", tab: str = "psi"):

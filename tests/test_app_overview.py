@@ -13,28 +13,10 @@ import sqlalchemy as sa
 import streamlit as st
 
 from data import overview as ov
-from data.engine import make_engine, upgrade
-from data.generate import generate_into
+from data.engine import make_engine
 from data.read import Filters, Scope
 from data.reports import monthly_kpis
 from app_helpers import app_test, signed_in_app, widget
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory):
-    """A small generated portfolio in an embedded store (shared by this module's tests)."""
-    path = tmp_path_factory.mktemp("app") / "store.duckdb"
-    eng = make_engine(f"duckdb:///{path}")
-    upgrade(eng)
-    generate_into(eng, 1500, 24, 7)
-    return f"duckdb:///{path}"
-
-
-@pytest.fixture
-def app_env(demo_store, monkeypatch, tmp_path):
-    monkeypatch.setenv("DAIHOU_DB_URL", demo_store)
-    monkeypatch.setenv("DAIHOU_SECRETS_FILE", str(tmp_path / "none.toml"))
-    return demo_store
 
 
 def _metric(at, label_part):

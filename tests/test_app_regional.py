@@ -11,27 +11,8 @@ import math
 import pytest
 
 from app_helpers import signed_in_app, widget
-from data.engine import make_engine, upgrade
-from data.generate import generate_into
 
 PANEL_TABS = {"trend": "走势", "products": "产品结构", "branches": "网点", "loans": "风险最高贷款"}
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory):
-    """A small generated portfolio in an embedded store (shared by this module's tests)."""
-    path = tmp_path_factory.mktemp("regional") / "store.duckdb"
-    eng = make_engine(f"duckdb:///{path}")
-    upgrade(eng)
-    generate_into(eng, 1500, 24, 7)
-    return f"duckdb:///{path}"
-
-
-@pytest.fixture
-def app_env(demo_store, monkeypatch, tmp_path):
-    monkeypatch.setenv("DAIHOU_DB_URL", demo_store)
-    monkeypatch.setenv("DAIHOU_SECRETS_FILE", str(tmp_path / "none.toml"))
-    return demo_store
 
 
 def _open(username: str = "manager"):
