@@ -102,13 +102,7 @@ def load_as(
     if report.ok:
         detail.update(
             batch_id=report.batch_id,
-            loans_new=report.loans_new,
-            loans_unchanged=report.loans_unchanged,
-            performance_rows=report.performance_rows,
-            performance_replaced=report.performance_replaced,
-            customers_rows=report.customers_rows,
-            collections_rows=report.collections_rows,
-            inspections_rows=report.inspections_rows,
+            **report.counts(),
             months=[m.isoformat() for m in report.months],
         )
     else:

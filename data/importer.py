@@ -162,6 +162,18 @@ class ImportReport:
         """True when nothing was rejected (the import was, or may be, committed)."""
         return not self.rejections
 
+    def counts(self) -> dict[str, int]:
+        """The row counts of the import, by the names of the import_batches columns."""
+        return {
+            "loans_new": self.loans_new,
+            "loans_unchanged": self.loans_unchanged,
+            "performance_rows": self.performance_rows,
+            "performance_replaced": self.performance_replaced,
+            "customers_rows": self.customers_rows,
+            "collections_rows": self.collections_rows,
+            "inspections_rows": self.inspections_rows,
+        }
+
     def to_frame(self) -> pd.DataFrame:
         """The rejections as a DataFrame with columns file, row, column, value, reason."""
         frame = pd.DataFrame(
@@ -1296,13 +1308,7 @@ class _Import:
             .where(ImportBatch.batch_id == batch_id)
             .values(
                 finished_at=dt.datetime.now(),
-                loans_new=report.loans_new,
-                loans_unchanged=report.loans_unchanged,
-                performance_rows=report.performance_rows,
-                performance_replaced=report.performance_replaced,
-                customers_rows=report.customers_rows,
-                collections_rows=report.collections_rows,
-                inspections_rows=report.inspections_rows,
+                **report.counts(),
                 months=json.dumps([m.isoformat() for m in report.months]),
                 note="\n".join(report.notes) or None,
             )
