@@ -75,7 +75,7 @@ from threadpoolctl import threadpool_limits
 
 from analytics.ecl import DEFAULT_ECL, EclConfig
 from analytics.ecl import lgd as ecl_lgd
-from analytics.kpi import require_columns
+from analytics.frames import require_columns
 
 __all__ = [
     "ClvParams",

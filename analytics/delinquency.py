@@ -40,7 +40,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from analytics.kpi import THRESHOLDS, overdue_rates, require_columns, safe_ratio
+from analytics.frames import require_columns
+from analytics.kpi import THRESHOLDS, overdue_rates, safe_ratio
 
 __all__ = [
     "DPD_BUCKETS",

@@ -42,12 +42,13 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from analytics.frames import require_columns
+
 __all__ = [
     "DECILES",
     "PSI_FLOOR",
     "SCORE_BAND_CUTS",
     "EXIT_STATES",
-    "require_columns",
     "psi_from_counts",
     "psi_band",
     "histogram_quantiles",
@@ -75,17 +76,6 @@ SCORE_BAND_CUTS: tuple[int, ...] = (550, 600, 650, 700, 750)
 
 EXIT_STATES: tuple[str, ...] = ("closed", "written_off", "unscored", "not_reported")
 """Migration-matrix columns for loans not in a band at the second month."""
-
-
-def require_columns(frame: pd.DataFrame, columns: Iterable[str], name: str = "frame") -> None:
-    """Raise ``ValueError`` naming every column of ``columns`` missing from ``frame``.
-
-    The one input validator of the analytics functions of this module and
-    ``analytics.regional``.
-    """
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} is missing column(s): {', '.join(repr(c) for c in missing)}")
 
 
 # --------------------------------------------------------------------------- PSI basics

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analytics import drift
+from analytics.frames import require_columns
 
 __all__ = ["DriftView", "drift_view", "scored_months", "migration_view"]
 
@@ -60,7 +61,7 @@ class DriftView:
 
 
 def _as_dates(hist: pd.DataFrame) -> pd.DataFrame:
-    drift.require_columns(hist, ("as_of", "credit_score", "loans"), "hist")
+    require_columns(hist, ("as_of", "credit_score", "loans"), "hist")
     h = hist[hist["credit_score"].notna()]
     if pd.api.types.is_datetime64_any_dtype(h["as_of"]):
         h = h.assign(as_of=h["as_of"].dt.date)

@@ -51,7 +51,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.kpi import require_columns, safe_ratio
+from analytics.frames import require_columns
+from analytics.kpi import safe_ratio
 
 __all__ = [
     "LEVELS",

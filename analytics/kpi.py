@@ -1,8 +1,7 @@
 """Book KPIs of metrics.md, computed from the sums of ``data.read.book_aggregates``.
 
-This is the base of the risk maths: the shared input validator (:func:`require_columns`),
-the zero-safe ratio (:func:`safe_ratio`), the provisioning policy, and the book-level
-rates. ``analytics.delinquency`` and ``analytics.provisions`` build on it.
+This is the base of the risk maths: the zero-safe ratio (:func:`safe_ratio`), the
+provisioning policy, and the book-level rates. ``analytics.delinquency`` and ``analytics.provisions`` build on it.
 
 All rates are fractions; a rate whose denominator is zero is ``NaN`` (``null`` in the
 report). Money is in the store's currency; dpd in whole days.
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.classification import CLASSES, NPL_CLASSES
+from analytics.frames import require_columns
 
 __all__ = [
     "ProvisionPolicy",
@@ -40,7 +40,6 @@ __all__ = [
     "THRESHOLD_LABELS",
     "COVERAGE_RANGE",
     "LOAN_PROVISION_RATIO_RANGE",
-    "require_columns",
     "safe_ratio",
     "overdue_rates",
     "provision_kpis",
@@ -61,18 +60,6 @@ COVERAGE_RANGE: tuple[float, float] = (1.20, 1.50)
 
 LOAN_PROVISION_RATIO_RANGE: tuple[float, float] = (0.015, 0.025)
 """Allowed range of the loan provision ratio minimum (拨贷比), fractions (1.5 %-2.5 %)."""
-
-
-def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str = "input") -> None:
-    """Raise ``ValueError`` naming every column of ``columns`` that ``df`` lacks.
-
-    The one input validator of ``analytics``: every public function that takes a frame
-    calls it first, so a missing column fails with its name rather than a ``KeyError``
-    deep inside pandas.
-    """
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what} is missing column(s) {missing}; it has {list(df.columns)}")
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,8 @@ import numpy as np
 import pandas as pd
 
 from analytics.classification import NPL_CLASSES
-from analytics.ecl import _factorize, _isin, _numbers, require_columns, secured_mask
+from analytics.ecl import _factorize, _isin, _numbers, secured_mask
+from analytics.frames import require_columns
 
 __all__ = [
     "FEATURE_COLUMNS",

@@ -35,13 +35,8 @@ import pandas as pd
 
 from analytics.classification import CLASS_NAMES_ZH, CLASSES, NPL_CLASSES
 from analytics.delinquency import TERMINAL_STATES, Measure, transition_matrix
-from analytics.kpi import (
-    DEFAULT_POLICY,
-    ProvisionPolicy,
-    provision_kpis,
-    require_columns,
-    safe_ratio,
-)
+from analytics.frames import require_columns
+from analytics.kpi import DEFAULT_POLICY, ProvisionPolicy, provision_kpis, safe_ratio
 
 __all__ = [
     "CLASSES",

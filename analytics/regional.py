@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analytics.drift import require_columns
+from analytics.frames import require_columns
 from analytics.kpi import safe_ratio
 
 __all__ = [
@@ -83,7 +83,7 @@ def collateral_coverage(frame: pd.DataFrame) -> pd.Series:
         The coverage (a ratio, 1.25 = collateral worth 125 % of the balance); NaN where
         the collateralised balance is 0.
     """
-    require_columns(frame, ("collateral_value", "collateralised_balance"), "frame")
+    require_columns(frame, ("collateral_value", "collateralised_balance"), "collateral_coverage")
     return safe_ratio(frame["collateral_value"], frame["collateralised_balance"])
 
 

@@ -82,7 +82,8 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from analytics.classification import NPL_CLASSES
-from analytics.ecl import DEFAULT_ECL, EclConfig, _factorize, _isin, _lookup, _numbers, require_columns, secured_mask
+from analytics.ecl import DEFAULT_ECL, EclConfig, _factorize, _isin, _lookup, _numbers, secured_mask
+from analytics.frames import require_columns
 from analytics.kpi import DEFAULT_POLICY, ProvisionPolicy
 
 __all__ = [

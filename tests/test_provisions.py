@@ -315,7 +315,7 @@ def test_policy_accepts_range_ends():
 
 
 def test_missing_class_column_is_named():
-    with pytest.raises(ValueError, match=r"missing column\(s\) \['balance_loss'\]"):
+    with pytest.raises(ValueError, match=r"book aggregate: frame is missing column\(s\) \['balance_loss'\]"):
         regulatory_check(pd.DataFrame(columns=["balance", *(f"balance_{c}" for c in CLASSES[:-1])]))
 
 

@@ -27,7 +27,7 @@ def test_collateral_coverage_and_missing_column():
     f = pd.DataFrame({"collateral_value": [2500.0, 0.0, 10.0], "collateralised_balance": [3000.0, 0.0, 0.0]})
     cov = ar.collateral_coverage(f)
     assert cov[0] == pytest.approx(2500 / 3000) and cov[1:].isna().all()
-    with pytest.raises(ValueError, match="frame is missing column\\(s\\): 'collateralised_balance'"):
+    with pytest.raises(ValueError, match=r"collateral_coverage: frame is missing column\(s\) \['collateralised_balance'\]"):
         ar.collateral_coverage(f[["collateral_value"]])
 
 
