@@ -180,7 +180,8 @@ def duckdb_engine(tmp_path: Path) -> sa.Engine:
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """URL of a small generated portfolio (1,500 loans × 24 months, seed 7) in an embedded
-    store, one per test module (AppTest modules share it between their tests)."""
+    store, one per test module (AppTest modules share it between their tests; what a page
+    writes, such as alerts or saved scenarios, stays in that module's copy)."""
     from data.generate import generate_into
 
     path = tmp_path_factory.mktemp("app") / "store.duckdb"
@@ -197,3 +198,18 @@ def app_env(demo_store: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.setenv("DAIHOU_DB_URL", demo_store)
     monkeypatch.setenv("DAIHOU_SECRETS_FILE", str(tmp_path / "none.toml"))
     return demo_store
+
+
+@pytest.fixture(scope="module")
+def app_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder for one test module (what ``app_cache`` points ``DAIHOU_CACHE_DIR`` at)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def app_cache(app_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``DAIHOU_CACHE_DIR`` set to ``app_cache_dir``: pages that keep a result per store (the
+    stress page's PD model, the customer page's CLV segments) share it between the module's
+    tests and never write into the repository's ``.cache``."""
+    monkeypatch.setenv("DAIHOU_CACHE_DIR", str(app_cache_dir))
+    return app_cache_dir

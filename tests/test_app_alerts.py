@@ -1,33 +1,13 @@
 """AppTest: the Early warning page (预警) on a small generated store."""
 
-import pytest
 import sqlalchemy as sa
 
 from app_helpers import signed_in_app, widget
 from data.alert_runs import marker_key
-from data.engine import make_engine, upgrade
-from data.generate import generate_into
+from data.engine import make_engine
 
 PAGE = "pages/alerts.py"
 LIST_KEY = "月份"  # a column of the alert list
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory):
-    """A small generated portfolio in an embedded store (shared by this module's tests)."""
-    path = tmp_path_factory.mktemp("alerts") / "store.duckdb"
-    eng = make_engine(f"duckdb:///{path}")
-    upgrade(eng)
-    generate_into(eng, 1500, 24, 7)
-    eng.dispose()
-    return f"duckdb:///{path}"
-
-
-@pytest.fixture
-def app_env(demo_store, monkeypatch, tmp_path):
-    monkeypatch.setenv("DAIHOU_DB_URL", demo_store)
-    monkeypatch.setenv("DAIHOU_SECRETS_FILE", str(tmp_path / "none.toml"))
-    return demo_store
 
 
 def _open(user="manager"):

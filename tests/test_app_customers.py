@@ -5,30 +5,10 @@ import pytest
 import sqlalchemy as sa
 
 from app_helpers import signed_in_app, widget
-from data.engine import make_engine, upgrade
-from data.generate import generate_into
+from data.engine import make_engine
 
 PAGE = "pages/customers.py"
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory):
-    """A small generated portfolio in an embedded store, and a CLV cache folder (module-wide)."""
-    root = tmp_path_factory.mktemp("customers")
-    eng = make_engine(f"duckdb:///{root / 'store.duckdb'}")
-    upgrade(eng)
-    generate_into(eng, 1500, 24, 7)
-    eng.dispose()
-    return f"duckdb:///{root / 'store.duckdb'}", root / "cache"
-
-
-@pytest.fixture
-def app_env(demo_store, monkeypatch, tmp_path):
-    url, cache = demo_store
-    monkeypatch.setenv("DAIHOU_DB_URL", url)
-    monkeypatch.setenv("DAIHOU_CACHE_DIR", str(cache))
-    monkeypatch.setenv("DAIHOU_SECRETS_FILE", str(tmp_path / "none.toml"))
-    return url
+pytestmark = pytest.mark.usefixtures("app_cache")  # the CLV segments are cached per store: a module-wide folder, not the repo's .cache
 
 
 def _open(user="manager"):

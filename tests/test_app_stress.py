@@ -12,36 +12,13 @@ import pytest
 from analytics.stress import ADVERSE, Scenario, evaluate
 from components.formatting import fmt_money
 from data.credit import stress_book
-from data.engine import make_engine, upgrade
-from data.generate import generate_into
+from data.engine import make_engine
 from data.read import Filters, Scope, stored_months
 from app_helpers import signed_in_app, widget
 
 PAGE = "pages/stress.py"
 COMPARE_TAB = "情景对比 Compare"
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory):
-    """A small generated portfolio in an embedded store (shared by this module's tests)."""
-    path = tmp_path_factory.mktemp("app") / "store.duckdb"
-    eng = make_engine(f"duckdb:///{path}")
-    upgrade(eng)
-    generate_into(eng, 1500, 24, 7)
-    return f"duckdb:///{path}"
-
-
-@pytest.fixture(scope="module")
-def model_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("models")
-
-
-@pytest.fixture
-def app_env(demo_store, model_cache, monkeypatch, tmp_path):
-    monkeypatch.setenv("DAIHOU_DB_URL", demo_store)
-    monkeypatch.setenv("DAIHOU_SECRETS_FILE", str(tmp_path / "none.toml"))
-    monkeypatch.setenv("DAIHOU_CACHE_DIR", str(model_cache))  # the PD model of this store, not in the repo's cache
-    return demo_store
+pytestmark = pytest.mark.usefixtures("app_cache")  # the PD model is cached per store: a module-wide folder, not the repo's .cache
 
 
 def _expected(url, scenario, scope=Scope.all(), **filters):
