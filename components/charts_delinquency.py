@@ -23,7 +23,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analytics.classification import CLASS_NAMES_ZH, CLASSES, NPL_CLASSES
-from analytics.delinquency import DPD_BUCKETS, ROLL_STATES
+from analytics.delinquency import DPD_BUCKETS, FORWARD_ROLLS, ROLL_STATES
 from analytics.kpi import safe_ratio
 from components.charts import CATEGORY_COLOURS, CLASS_COLOURS, style
 
@@ -44,6 +44,10 @@ __all__ = [
     "rate_trend_figure",
     "bucket_figure",
     "roll_heatmap",
+    "roll_label",
+    "roll_trend_figure",
+    "CURE_COLUMNS",
+    "cure_names",
     "vintage_figure",
     "class_mix_figure",
     "class_donut",
@@ -195,6 +199,22 @@ def _legend_below(fig: go.Figure) -> None:
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "title": None})
 
 
+def _month_line(months: list, rates: pd.Series, name: str, i: int, customdata: list, prefix: str) -> go.Scatter:
+    """A clickable line of rates (fractions) over months, in the ``i``-th category colour."""
+    return go.Scatter(
+        x=months,
+        y=rates.astype("float64"),
+        name=name,
+        mode="lines+markers",
+        marker={"size": 6},
+        line={"color": CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)], "width": 2},
+        customdata=customdata,
+        hovertemplate=prefix + name + ": %{y:.2%}<extra></extra>",
+        selected={"marker": {"size": 11}},
+        unselected={"marker": {"opacity": 0.6}},
+    )
+
+
 def rate_trend_figure(
     kpis: pd.DataFrame,
     columns: Mapping[str, str],
@@ -220,20 +240,7 @@ def rate_trend_figure(
     months = list(kpis["as_of"])
     iso = _iso(months)
     for i, (col, name) in enumerate(columns.items()):
-        fig.add_trace(
-            go.Scatter(
-                x=months,
-                y=kpis[col].astype("float64"),
-                name=name,
-                mode="lines+markers",
-                marker={"size": 6},
-                line={"color": CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)], "width": 2},
-                customdata=[[m, col] for m in iso],
-                hovertemplate="%{x|%Y-%m}<br>" + name + ": %{y:.2%}<extra></extra>",
-                selected={"marker": {"size": 11}},
-                unselected={"marker": {"opacity": 0.6}},
-            )
-        )
+        fig.add_trace(_month_line(months, kpis[col], name, i, [[m, col] for m in iso], "%{x|%Y-%m}<br>"))
     _pct_axis(fig, 2)
     fig.update_xaxes(tickformat="%Y-%m")
     if highlight is not None and months:
@@ -335,6 +342,71 @@ def roll_heatmap(matrix: pd.DataFrame, lang: str, title: str | None = None, *, h
     fig.update_yaxes(autorange="reversed", title=label("Bucket at m-1", "上月逾期段", lang))
     fig.update_xaxes(title=label("State at m", "本月状态", lang), tickangle=-30)
     return style(fig, title, height)
+
+
+def roll_label(from_state: str, to_state: str, lang: str) -> str:
+    """``1-30 → 31-60 DPD`` (English) / ``逾期1-30天 → 逾期31-60天``: a roll between two states."""
+    if lang == "en" and from_state in _BUCKET_NAMES and to_state in _BUCKET_NAMES:
+        # "1-30 DPD → 31-60 DPD" reads twice; keep the unit once at the end
+        frm = _BUCKET_NAMES[from_state][0].removesuffix(" DPD")
+        return f"{frm} → {state_label(to_state, lang)}"
+    return f"{state_label(from_state, lang)} → {state_label(to_state, lang)}"
+
+
+def roll_trend_figure(
+    trend: pd.DataFrame,
+    measure: str,
+    lang: str,
+    title: str | None = None,
+    *,
+    highlight: dt.date | None = None,
+    height: int = 380,
+) -> go.Figure:
+    """The roll-forward rates per month, one line per roll (current→1-30, 1-30→31-60, …).
+
+    Parameters
+    ----------
+    trend
+        ``data.delinquency.roll_trend``: ``as_of`` (month m), ``from_state``, ``to_state``,
+        ``loans_from``, ``balance_from``, ``rate_count``, ``rate_balance`` (fractions, NaN
+        where nothing was in ``from_state`` at m-1).
+    measure
+        ``"balance"`` or ``"count"``: which rate is drawn.
+    highlight
+        A month to mark with a vertical dotted line (the as-of month).
+
+    Rolls are drawn in ``FORWARD_ROLLS`` order; a roll with no rate in any month (its
+    bucket empty throughout) is left out. Every point carries ``customdata = [as_of ISO,
+    from_state, to_state]``, the keys of a ``data.delinquency.RollCell``.
+    """
+    col = f"rate_{measure}"
+    if measure not in ("balance", "count"):
+        raise ValueError(f"measure must be 'balance' or 'count', not {measure!r}")
+    fig = go.Figure()
+    for i, (frm, to) in enumerate(FORWARD_ROLLS):
+        rows = trend[(trend["from_state"] == frm) & (trend["to_state"] == to)].sort_values("as_of")
+        if rows.empty or rows[col].isna().all():
+            continue
+        name = roll_label(frm, to, lang)
+        customdata = [[m, frm, to] for m in _iso(rows["as_of"])]
+        fig.add_trace(_month_line(list(rows["as_of"]), rows[col], name, i, customdata, "%{x|%Y-%m} · "))
+    _pct_axis(fig, 0)
+    fig.update_xaxes(tickformat="%Y-%m")
+    if highlight is not None and len(trend):
+        fig.add_vline(x=pd.Timestamp(highlight).timestamp() * 1000, line={"dash": "dot", "color": "#6c757d"})
+    style(fig, title, height)
+    _legend_below(fig)
+    return fig
+
+
+CURE_COLUMNS: tuple[str, ...] = ("cure_rate_count", "cure_rate_balance")
+"""The columns of ``data.delinquency.cure_rates`` drawn as the cure-rate trend."""
+
+
+def cure_names(lang: str) -> dict[str, str]:
+    """Legend names of the cure-rate lines, for :func:`rate_trend_figure` (column → name)."""
+    return {c: f"{label('Cure rate', '逾期治愈率', lang)} · {measure_label(c.rsplit('_', 1)[1], lang)}"
+            for c in CURE_COLUMNS}
 
 
 def vintage_figure(

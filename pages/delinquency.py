@@ -185,7 +185,13 @@ def roll_tab() -> None:
                f"迁徙率 {before:%Y-%m} → {flt.as_of:%Y-%m}（{cd.measure_label(measure, lg)}）")
     if matrix.isna().all().all():
         st.info(t("no_data"))
-        return
+    else:
+        roll_matrix_section(matrix, title)
+    roll_trend_section()
+    cure_section()
+
+
+def roll_matrix_section(matrix, title: str) -> None:
     clickable(cd.roll_heatmap(matrix, lg, title), "dq_roll_chart", "dq_cell_roll")
     st.caption(both("roll_rate", DQ_DEF))
     cell = st.session_state.get("dq_cell_roll")
@@ -201,6 +207,57 @@ def roll_tab() -> None:
         table_with_downloads(table.reset_index(names=tr("Bucket at m-1", "上月逾期段")),
                              f"roll-matrix-{flt.as_of:%Y-%m}-{measure}", "dq_roll_table", hide_index=True,
                              column_config={c: st.column_config.NumberColumn(format="percent") for c in table.columns})
+
+
+def roll_trend_section() -> None:
+    """Roll-forward rates (current→1-30, 1-30→31-60, …) per month of the trend window; a click lists the movers."""
+    st.subheader(tr("Roll-forward trend 迁徙率趋势", "迁徙率趋势 Roll-forward trend"),
+                 help=tr("**Roll rate 迁徙率**: ", "**迁徙率 Roll rate**：") + both("roll_rate", DQ_DEF) + " "
+                 + tr("Drawn here: each bucket to the next worse one (current → 1-30, 1-30 → 31-60, …), m = the month "
+                      "on the axis.", "图中为各逾期段迁入下一更差逾期段的比率（未逾期→1-30天、1-30天→31-60天……），m 为横轴月份。"))
+    trend = query(dd.roll_trend, scope, flt.trend())
+    if trend.empty or trend[f"rate_{measure}"].isna().all():
+        st.info(t("no_data"))
+        return
+    fig = cd.roll_trend_figure(trend, measure, lg, tr(f"Roll-forward rates ({cd.measure_label(measure, lg)})",
+                                                       f"向后迁徙率（{cd.measure_label(measure, lg)}）"),
+                               highlight=flt.as_of)
+    clickable(fig, "dq_roll_trend_chart", "dq_cell_roll_trend")
+    cell = st.session_state.get("dq_cell_roll_trend")
+    if cell:
+        month, frm, to = month_of(cell[0]), cell[1], cell[2]
+        loans = query(dd.drill_down, scope, flt.history(), dd.RollCell(month, frm, to))
+        drill(loans, f"{dd.previous_month(month):%Y-%m} → {month:%Y-%m} · {cd.roll_label(frm, to, lg)}",
+              f"roll-{frm}-{to}-{month:%Y-%m}", "dq_roll_trend_loans")
+    else:
+        hint(tr("Click a point to list the loans that rolled forward that month.",
+                "点击曲线上的点，查看该月迁入下一逾期段的贷款明细。"))
+
+
+def cure_section() -> None:
+    """Cure rate per month of the trend window, by count and by balance."""
+    st.subheader(tr("Cure rate 逾期治愈率", "逾期治愈率 Cure rate"),
+                 help=tr("**Cure rate 逾期治愈率**: ", "**逾期治愈率 Cure rate**：") + both("cure_rate", DQ_DEF))
+    cures = query(dd.cure_rates, scope, flt.trend())
+    if cures.empty or cures[list(cd.CURE_COLUMNS)].isna().all().all():
+        st.info(t("no_data"))
+        return
+    show_chart(cd.rate_trend_figure(cures, cd.cure_names(lg), tr("Cure rate by count and by balance",
+                                                                  "逾期治愈率（按笔数与按余额）"), highlight=flt.as_of),
+               key="dq_cure_chart")
+    with st.expander(tr("Cure rates as a table", "治愈率数据表")):
+        table_with_downloads(cures, "cure-rates", "dq_cure_table", hide_index=True, column_config={
+            "as_of": st.column_config.DateColumn(tr("Month m", "月份 m"), format="YYYY-MM"),
+            "loans_delinquent": st.column_config.NumberColumn(tr("Overdue loans at m-1", "上月逾期笔数"), format="localized"),
+            "balance_delinquent": st.column_config.NumberColumn(tr("Overdue balance at m-1", "上月逾期余额"),
+                                                                format="accounting"),
+            "loans_cured": st.column_config.NumberColumn(tr("Cured loans", "治愈笔数"), format="localized"),
+            "balance_cured": st.column_config.NumberColumn(tr("Cured balance (at m-1)", "治愈余额（上月）"),
+                                                           format="accounting"),
+            "cure_rate_count": st.column_config.NumberColumn(tr("Cure rate by count", "治愈率（按笔数）"), format="percent"),
+            "cure_rate_balance": st.column_config.NumberColumn(tr("Cure rate by balance", "治愈率（按余额）"),
+                                                               format="percent"),
+        })
 
 
 VINTAGE_METRICS = {"vintage_30_balance": ("dpd_gt_30", "vintage_30_balance"),

@@ -190,3 +190,43 @@ def test_provision_frame_labels_and_npl_flag():
     assert list(out["label"]) == ["正常 Normal", "次级 Substandard", "一般准备 General reserve", "合计 Total"]
     assert list(out["npl"]) == [False, True, False, False]
     assert list(out.columns) == ["class", "label", "npl", "loans", "balance", "rate", "provision"]
+
+
+def _roll_trend() -> pd.DataFrame:
+    """``data.delinquency.roll_trend`` for two months; 181-360 held nothing in either month."""
+    rows = []
+    for month, k in ((FEB, 1), (MAR, 2)):
+        for i, (frm, to) in enumerate(zip(DPD_BUCKETS[:-1], DPD_BUCKETS[1:])):
+            empty = frm == "181-360"
+            rows.append({
+                "as_of": month, "from_state": frm, "to_state": to,
+                "loans_from": 0 if empty else 100, "balance_from": 0.0 if empty else 1000.0,
+                "rate_count": np.nan if empty else k * (i + 1) / 100,
+                "rate_balance": np.nan if empty else k * (i + 1) / 200,
+            })
+    return pd.DataFrame(rows)
+
+
+def test_roll_trend_figure_one_line_per_forward_roll():
+    fig = cd.roll_trend_figure(_roll_trend(), "count", "zh", "t", highlight=MAR)
+    # the roll out of an empty bucket (181-360 → 361+) is left out
+    assert [tr.name for tr in fig.data] == [
+        "未逾期 → 逾期1-30天", "逾期1-30天 → 逾期31-60天", "逾期31-60天 → 逾期61-90天",
+        "逾期61-90天 → 逾期91-180天", "逾期91-180天 → 逾期181-360天"]
+    assert list(fig.data[1].y) == [0.02, 0.04]
+    assert [list(c) for c in fig.data[1].customdata] == [["2024-02-29", "1-30", "31-60"], ["2024-03-31", "1-30", "31-60"]]
+    assert fig.layout.yaxis.tickformat == ".0%" and len(fig.layout.shapes) == 1
+    by_balance = cd.roll_trend_figure(_roll_trend(), "balance", "en")
+    assert list(by_balance.data[0].y) == [0.005, 0.01]
+    assert by_balance.data[0].name == "Current → 1-30 DPD" and by_balance.data[1].name == "1-30 → 31-60 DPD"
+    with pytest.raises(ValueError, match="measure"):
+        cd.roll_trend_figure(_roll_trend(), "amount", "en")
+    assert cd.roll_trend_figure(_roll_trend().iloc[0:0], "count", "en").data == ()
+
+
+def test_cure_rate_lines_by_count_and_by_balance():
+    cures = pd.DataFrame({"as_of": [FEB, MAR], "cure_rate_count": [0.25, 0.5], "cure_rate_balance": [0.2, np.nan]})
+    fig = cd.rate_trend_figure(cures, cd.cure_names("en"), "t")
+    assert [tr.name for tr in fig.data] == ["Cure rate · By count", "Cure rate · By balance"]
+    assert list(fig.data[0].y) == [0.25, 0.5] and np.isnan(fig.data[1].y[1])
+    assert list(cd.cure_names("zh").values()) == ["逾期治愈率 · 按笔数", "逾期治愈率 · 按余额"]
