@@ -20,123 +20,32 @@ The app runs on a small generated store (``tests/e2e/conftest.py``).
 
 from __future__ import annotations
 
-import ast
 import os
-import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from streamlit_driver import (
+    PageInfo,
+    assert_clean,
+    choose_lang,
+    current_lang,
+    current_path,
+    go_to,
+    new_tab,
+    registered_pages,
+    sign_in,
+    wait_idle,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT_DIR = ROOT / "docs" / "screenshots"
-USER, PASSWORD = "admin", "daihou"
 LANGS = ("zh", "en")
-LANG_LABEL = {"zh": "中文", "en": "English"}  # the sidebar's language switch
-RUN_TIMEOUT_S = 120
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-
-@dataclass(frozen=True)
-class PageInfo:
-    url_path: str
-    default: bool
-
-
-def registered_pages() -> list[PageInfo]:
-    """Every ``st.Page`` of app.py's ``pages`` list, in menu order.
-
-    Parsed from the source (app.py is a Streamlit script, not importable), so a page added
-    by anyone is covered here without touching this file.
-    """
-    tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == "pages" for t in node.targets)
-            and isinstance(node.value, ast.List)
-        ):
-            out = []
-            for call in node.value.elts:
-                if not isinstance(call, ast.Call):
-                    continue
-                kw = {k.arg: k.value for k in call.keywords}
-                if isinstance(kw.get("url_path"), ast.Constant):
-                    path = kw["url_path"].value
-                elif call.args and isinstance(call.args[0], ast.Constant):  # Streamlit's default: the file's stem
-                    path = Path(call.args[0].value).stem
-                else:
-                    raise AssertionError(f"app.py line {call.lineno}: cannot tell this page's url_path")
-                default = isinstance(kw.get("default"), ast.Constant) and kw["default"].value is True
-                out.append(PageInfo(path, default))
-            return out
-    raise AssertionError("app.py has no `pages = [...]` list of st.Page")
-
-
 PAGES = registered_pages()
 PAGE_PATHS = [p.url_path for p in PAGES]
-
-
-# --- what the browser reports -------------------------------------------------------------
-
-# Console errors that are not faults of the app. Each entry is (regex, why it is harmless);
-# nothing else is ever filtered out.
-ALLOWED_CONSOLE: list[tuple[str, str]] = [
-    (
-        r"^Failed to load resource: the server responded with a status of 404 \(Not Found\) "
-        r"\(at https?://127\.0\.0\.1:\d+/[A-Za-z0-9_-]+/_stcore/(health|host-config)\b",
-        "Streamlit's front end, opened on a page's own address (/<page>), first asks whether "
-        "/<page> is the server's base path by requesting /<page>/_stcore/health and "
-        "/<page>/_stcore/host-config; the 404s are how it learns it is not, and it goes on "
-        "with the real base path. Only a shared link to a page does this.",
-    ),
-]
-
-
-@dataclass
-class BrowserLog:
-    """What the browser reported while a tab was open."""
-
-    console: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-    failed_requests: list[str] = field(default_factory=list)
-
-    def clear(self) -> None:
-        self.console.clear()
-        self.page_errors.clear()
-        self.failed_requests.clear()
-
-    def problems(self) -> list[str]:
-        out = [f"console error: {m}" for m in self.console if not any(re.search(p, m) for p, _ in ALLOWED_CONSOLE)]
-        out += [f"uncaught page error: {m}" for m in self.page_errors]
-        out += [f"failed request: {m}" for m in self.failed_requests]
-        return out
-
-
-def new_tab(browser):
-    """A new tab that records console errors, uncaught errors and failed requests."""
-    page = browser.new_page()
-    log = BrowserLog()
-
-    def on_console(msg) -> None:
-        if msg.type == "error":
-            loc = msg.location or {}
-            log.console.append(f"{msg.text} (at {loc.get('url', '?')}:{loc.get('lineNumber', '?')})")
-
-    def on_failed(req) -> None:
-        # A navigation away from a page cancels its pending requests: not a fault.
-        if req.failure and "ERR_ABORTED" in req.failure:
-            return
-        log.failed_requests.append(f"{req.method} {req.url}: {req.failure}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda err: log.page_errors.append(str(err)))
-    page.on("requestfailed", on_failed)
-    page.set_default_timeout(RUN_TIMEOUT_S * 1000)
-    page.daihou_log = log
-    return page
 
 
 @pytest.fixture
@@ -144,100 +53,6 @@ def tab(browser):
     page = new_tab(browser)
     yield page
     page.close()
-
-
-# --- driving Streamlit ------------------------------------------------------------------------
-
-_IDLE_JS = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (!app) return false;
-  if (app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  if (app.getAttribute('data-test-connection-state') !== 'CONNECTED') return false;
-  const status = document.querySelector('[data-testid="stStatusWidget"]');
-  if (status && status.querySelector('[data-testid^="stStatusWidgetRunning"]')) return false;
-  if (document.querySelector('[data-testid="stSkeleton"], [data-testid="stSkeletonElement"], [data-testid="stSpinner"]'))
-    return false;
-  return true;
-}"""
-
-
-def wait_idle(page, timeout: float = RUN_TIMEOUT_S, settle: float = 0.8) -> None:
-    """Wait until the script run is over and nothing is loading, steadily for ``settle`` s."""
-    deadline = time.monotonic() + timeout
-    idle_since = None
-    while time.monotonic() < deadline:
-        if page.evaluate(_IDLE_JS):
-            idle_since = idle_since or time.monotonic()
-            if time.monotonic() - idle_since >= settle:
-                return
-        else:
-            idle_since = None
-        page.wait_for_timeout(150)
-    raise AssertionError(f"Streamlit still running after {timeout:.0f} s on {page.url}")
-
-
-def sign_in(page) -> None:
-    """Fill in and submit the login form shown by a new session."""
-    page.get_by_label("User 用户名").wait_for()
-    wait_idle(page)
-    page.get_by_label("User 用户名").fill(USER)
-    page.get_by_label("Password 密码").fill(PASSWORD)
-    button = page.get_by_role("button", name="Sign in 登录")
-    button.click()
-    button.wait_for(state="detached")
-    page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Sign out 退出").wait_for()
-    wait_idle(page)
-
-
-def _lang_switch(page):
-    return page.locator('[data-testid="stSidebar"] [role="radiogroup"][aria-label="Language 语言"]')
-
-
-def current_lang(page) -> str:
-    checked = _lang_switch(page).locator('[role="radio"][aria-checked="true"]').inner_text().strip()
-    return {v: k for k, v in LANG_LABEL.items()}[checked]
-
-
-def choose_lang(page, lang: str) -> None:
-    if current_lang(page) != lang:
-        _lang_switch(page).get_by_role("radio", name=LANG_LABEL[lang]).click()
-        wait_idle(page)
-    assert current_lang(page) == lang
-
-
-def current_path(page) -> str:
-    return page.evaluate("() => window.location.pathname").rstrip("/").split("/")[-1]
-
-
-def go_to(page, info: PageInfo) -> None:
-    """Open a page from the sidebar menu (as a user does) and wait for its run to finish."""
-    links = page.locator('[data-testid="stSidebarNav"] a[data-testid="stSidebarNavLink"]')
-    if links.count() == 0:  # a one-page app has no menu
-        assert len(PAGES) == 1 and current_path(page) in ("", info.url_path)
-        return
-    hrefs = [links.nth(i).get_attribute("href") or "" for i in range(links.count())]
-    wanted = [i for i, h in enumerate(hrefs) if h.rstrip("/").split("/")[-1] == info.url_path]
-    if not wanted and info.default:  # the default page's link is the app's root
-        wanted = [i for i, h in enumerate(hrefs) if re.fullmatch(r"(https?://[^/]+)?/?", h)]
-    assert wanted, f"no sidebar link to {info.url_path!r} (links: {hrefs})"
-    links.nth(wanted[0]).click()
-    expected = ("", info.url_path) if info.default else (info.url_path,)
-    deadline = time.monotonic() + 30
-    while current_path(page) not in expected and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
-    assert current_path(page) in expected, f"clicked {info.url_path!r}, the address is {page.url}"
-    page.wait_for_timeout(300)  # the rerun starts
-    wait_idle(page)
-
-
-def assert_clean(page, what: str, server) -> None:
-    """No Streamlit exception on the page and nothing bad reported by the browser."""
-    boxes = page.locator('[data-testid="stException"], .stException')
-    if boxes.count():
-        texts = "\n---\n".join(boxes.nth(i).inner_text() for i in range(boxes.count()))
-        raise AssertionError(f"{what}: Streamlit exception on the page:\n{texts}")
-    problems = page.daihou_log.problems()
-    assert not problems, f"{what}:\n" + "\n".join(problems) + "\n--- server log (tail) ---\n" + server.log_tail()
 
 
 def screenshot(page, name: str, folder: Path) -> Path:
