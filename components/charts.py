@@ -6,11 +6,16 @@ export (the camera button) set to PNG at twice the size.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
 
-__all__ = ["RISK_SEQUENCE", "CATEGORY_COLOURS", "CLASS_COLOURS", "style", "show_chart", "PLOTLY_CONFIG"]
+__all__ = [
+    "RISK_SEQUENCE", "CATEGORY_COLOURS", "CLASS_COLOURS", "style", "show_chart", "PLOTLY_CONFIG", "tr",
+    "number_columns",
+]
 
 RISK_SEQUENCE = ["#fff5eb", "#fdd0a2", "#fd8d3c", "#e6550d", "#a63603", "#67000d"]
 """Sequential risk colour scale, low (light) to high (dark red)."""
@@ -51,3 +56,18 @@ def show_chart(fig: go.Figure, key: str, **kwargs) -> object:
     """Draw ``fig`` full width with the image-export config; returns the selection event."""
     kwargs.setdefault("theme", None)  # our template, not Streamlit's
     return st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, width="stretch", **kwargs)
+
+
+def tr(lang: str, en: str, zh: str) -> str:
+    """The label in the page's language: ``en`` when ``lang`` is ``"en"``, else ``zh``."""
+    return en if lang == "en" else zh
+
+
+def number_columns(lang: str, columns: Mapping[str, tuple[str, ...]]) -> dict:
+    """``column_config`` of number columns for ``st.dataframe``: display name →
+    ``(format, English help, 中文 help)``, or ``(format,)`` for a column without help; the
+    help is given in ``lang``."""
+    return {
+        name: st.column_config.NumberColumn(format=spec[0], help=tr(lang, *spec[1:]) if len(spec) > 1 else None)
+        for name, spec in columns.items()
+    }

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analytics.early_warning import LEVELS, RuleSet
-from components.charts import style
+from components.charts import number_columns, style, tr
 
 __all__ = [
     "LEVEL_COLOURS",
@@ -79,10 +79,6 @@ _RATIO_KEYS = ("ltv", "max_ltv", "fall")
 _MONEY_KEYS = ("balance", "collateral_value", "origination_value", "latest_value")
 
 
-def _tr(lang: str, en: str, zh: str) -> str:
-    return en if lang == "en" else zh
-
-
 def level_label(level: str, lang: str = "zh") -> str:
     """"high" → "高" / "High"."""
     pair = _LEVELS.get(level)
@@ -93,7 +89,7 @@ def rule_label(rule: str, lang: str = "zh") -> str:
     """A rule's display name: ``dpd_30+`` → "逾期超过30天" / "DPD crossed 30+"."""
     if rule.startswith("dpd_") and rule.endswith("+"):
         k = rule[4:-1]
-        return _tr(lang, f"DPD crossed {k}+", f"逾期跨越 {k}+ 天")
+        return tr(lang, f"DPD crossed {k}+", f"逾期跨越 {k}+ 天")
     pair = _RULES.get(rule)
     return rule if pair is None else pair[0 if lang == "en" else 1]
 
@@ -113,47 +109,47 @@ def rules_table(rules: RuleSet, lang: str = "zh") -> pd.DataFrame:
         ths = rules.dpd_crossing.thresholds
         for i, t in enumerate(ths):
             nxt = ths[i + 1].over if i + 1 < len(ths) else None
-            upto = "" if nxt is None else _tr(lang, f" (and ≤ {nxt} days)", f"（且 ≤ {nxt} 天）")
-            rows.append((t.rule, t.level, _tr(
+            upto = "" if nxt is None else tr(lang, f" (and ≤ {nxt} days)", f"（且 ≤ {nxt} 天）")
+            rows.append((t.rule, t.level, tr(
                 lang, f"DPD ≤ {t.over} at the previous month end and > {t.over} now{upto}",
                 f"上月末逾期 ≤ {t.over} 天、本月末 > {t.over} 天{upto}")))
     r = rules.score_drop
     if r.enabled:
-        rows.append(("score_drop", r.level, _tr(
+        rows.append(("score_drop", r.level, tr(
             lang, f"Credit score down by ≥ {r.points} points over {r.months} months",
             f"信用评分 {r.months} 个月内下降 ≥ {r.points} 分")))
     r = rules.ltv
     if r.enabled:
         limits = ", ".join(
             f"{k.replace('_', ' ') if lang == 'en' else _COLLATERAL.get(k, k)} {v:.0%}" for k, v in r.max_ltv)
-        rows.append(("ltv", r.level, _tr(
+        rows.append(("ltv", r.level, tr(
             lang, f"Balance ÷ latest collateral value above the maximum LTV of the type: {limits}",
             f"余额 ÷ 最新押品价值 超过该押品类型的抵押率上限：{limits}")))
     r = rules.collateral_fall
     if r.enabled:
-        rows.append(("collateral_fall", r.level, _tr(
+        rows.append(("collateral_fall", r.level, tr(
             lang, f"Latest collateral valuation more than {r.max_fall:.0%} below the value at origination",
             f"押品最新估值较发放时下跌超过 {r.max_fall:.0%}")))
     r = rules.classification_exception
     if r.enabled:
-        rows.append(("classification_exception", r.level, _tr(
+        rows.append(("classification_exception", r.level, tr(
             lang, "Reported five-level class better than the DPD floor (正常/关注/次级/可疑/损失)",
             "报告的五级分类（正常/关注/次级/可疑/损失）优于逾期天数对应的下限")))
     r = rules.multiple_delinquent
     if r.enabled:
-        rows.append(("multiple_delinquent", r.level, _tr(
+        rows.append(("multiple_delinquent", r.level, tr(
             lang, f"The customer has ≥ {r.min_loans} loans with DPD > {r.dpd_over} at the same month end",
             f"同一客户在同一月末有 ≥ {r.min_loans} 笔逾期超过 {r.dpd_over} 天的贷款")))
     r = rules.inspection_overdue
     if r.enabled:
-        rows.append(("inspection_overdue", r.level, _tr(
+        rows.append(("inspection_overdue", r.level, tr(
             lang, f"A post-loan inspection due more than {r.grace_days} days before month end and not done",
             f"贷后检查应检日早于月末超过 {r.grace_days} 天且未完成")))
     return pd.DataFrame({
-        _tr(lang, "Rule", "规则"): [rule_label(r, lang) for r, _, _ in rows],
-        _tr(lang, "Code", "代码"): [r for r, _, _ in rows],
-        _tr(lang, "Level", "级别"): [level_label(lv, lang) for _, lv, _ in rows],
-        _tr(lang, "Fires when", "触发条件"): [c for _, _, c in rows],
+        tr(lang, "Rule", "规则"): [rule_label(r, lang) for r, _, _ in rows],
+        tr(lang, "Code", "代码"): [r for r, _, _ in rows],
+        tr(lang, "Level", "级别"): [level_label(lv, lang) for _, lv, _ in rows],
+        tr(lang, "Fires when", "触发条件"): [c for _, _, c in rows],
     })
 
 
@@ -195,13 +191,13 @@ def detail_text(detail: str | None, lang: str = "zh") -> str:
 
 def _alert_names(lang: str) -> dict[str, str]:
     return {
-        "as_of": _tr(lang, "Month", "月份"),
-        "level": _tr(lang, "Level", "级别"),
-        "rule": _tr(lang, "Rule", "规则"),
-        "loan_id": _tr(lang, "Loan", "贷款编号"),
-        "region": _tr(lang, "Region", "地区"),
-        "detail": _tr(lang, "Figures", "触发数据"),
-        "created_at": _tr(lang, "Evaluated (UTC)", "评估时间（UTC）"),
+        "as_of": tr(lang, "Month", "月份"),
+        "level": tr(lang, "Level", "级别"),
+        "rule": tr(lang, "Rule", "规则"),
+        "loan_id": tr(lang, "Loan", "贷款编号"),
+        "region": tr(lang, "Region", "地区"),
+        "detail": tr(lang, "Figures", "触发数据"),
+        "created_at": tr(lang, "Evaluated (UTC)", "评估时间（UTC）"),
     }
 
 
@@ -226,8 +222,8 @@ def alert_column_config(lang: str = "zh") -> dict:
     n = _alert_names(lang)
     cc = st.column_config
     return {
-        n["level"]: cc.TextColumn(help=_tr(lang, "Set per rule in the rule configuration.", "级别按规则配置设定。")),
-        n["detail"]: cc.TextColumn(width="large", help=_tr(
+        n["level"]: cc.TextColumn(help=tr(lang, "Set per rule in the rule configuration.", "级别按规则配置设定。")),
+        n["detail"]: cc.TextColumn(width="large", help=tr(
             lang, "The loan's figures that fired the rule at the month end.", "该贷款在月末触发规则的数据。")),
         n["created_at"]: cc.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
     }
@@ -253,7 +249,7 @@ def rule_level_chart(
                 hovertemplate="%{y}: %{x:,}<extra>" + level_label(lv, lang) + "</extra>",
             )
     fig.update_layout(barmode="stack")
-    fig.update_xaxes(title=_tr(lang, "Alerts", "预警数"))
+    fig.update_xaxes(title=tr(lang, "Alerts", "预警数"))
     fig.update_yaxes(tickfont={"size": 11})
     natural = max(110, 80 + 28 * len(order))  # a few rules: thin bars, not one slab
     return style(fig, title, height=min(height, natural) if height else max(260, natural))
@@ -261,13 +257,13 @@ def rule_level_chart(
 
 def _backtest_names(lang: str) -> dict[str, str]:
     return {
-        "rule": _tr(lang, "Rule", "规则"),
-        "level": _tr(lang, "Level", "级别"),
-        "alerts": _tr(lang, "Alerts raised", "预警次数"),
-        "alerted_loans": _tr(lang, "Loans alerted", "涉及贷款数"),
-        "share_bad": _tr(lang, "Reached 90+ DPD in 12m", "12个月内逾期90天以上占比"),
-        "base_rate": _tr(lang, "Base rate", "基准比率"),
-        "lift": _tr(lang, "Lift", "提升度"),
+        "rule": tr(lang, "Rule", "规则"),
+        "level": tr(lang, "Level", "级别"),
+        "alerts": tr(lang, "Alerts raised", "预警次数"),
+        "alerted_loans": tr(lang, "Loans alerted", "涉及贷款数"),
+        "share_bad": tr(lang, "Reached 90+ DPD in 12m", "12个月内逾期90天以上占比"),
+        "base_rate": tr(lang, "Base rate", "基准比率"),
+        "lift": tr(lang, "Lift", "提升度"),
     }
 
 
@@ -288,22 +284,16 @@ def backtest_display(bt: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
 def backtest_column_config(lang: str = "zh") -> dict:
     """``column_config`` for :func:`backtest_display`, the definitions as help."""
     n = _backtest_names(lang)
-    cc = st.column_config
-    return {
-        n["alerts"]: cc.NumberColumn(format="localized", help=_tr(
-            lang, "Loan-months the rule fired, over the back-tested months.", "回测月份内规则触发的贷款-月数。")),
-        n["alerted_loans"]: cc.NumberColumn(format="localized", help=_tr(
-            lang, "Distinct loans the rule fired on.", "触发该规则的不同贷款数。")),
-        n["share_bad"]: cc.NumberColumn(format="percent", help=_tr(
-            lang, "Alerts whose loan was > 90 DPD at some month end in the next 12 months ÷ alerts raised.",
-            "其后12个月内任一月末逾期超过90天的预警数 ÷ 预警次数。")),
-        n["base_rate"]: cc.NumberColumn(format="percent", help=_tr(
-            lang, "The same share over every loan-month of the book in the back-tested months (alerted or not).",
-            "回测月份内全部在贷贷款-月（无论是否预警）的同一比例。")),
-        n["lift"]: cc.NumberColumn(format="%.2f×", help=_tr(
-            lang, "Share reaching 90+ DPD ÷ base rate: how much more often an alerted loan goes bad.",
-            "90天以上逾期占比 ÷ 基准比率：预警贷款变坏的频率是整体的多少倍。")),
-    }
+    return number_columns(lang, {
+        n["alerts"]: ("localized", "Loan-months the rule fired, over the back-tested months.", "回测月份内规则触发的贷款-月数。"),
+        n["alerted_loans"]: ("localized", "Distinct loans the rule fired on.", "触发该规则的不同贷款数。"),
+        n["share_bad"]: ("percent", "Alerts whose loan was > 90 DPD at some month end in the next 12 months ÷ alerts raised.",
+                         "其后12个月内任一月末逾期超过90天的预警数 ÷ 预警次数。"),
+        n["base_rate"]: ("percent", "The same share over every loan-month of the book in the back-tested months (alerted or not).",
+                         "回测月份内全部在贷贷款-月（无论是否预警）的同一比例。"),
+        n["lift"]: ("%.2f×", "Share reaching 90+ DPD ÷ base rate: how much more often an alerted loan goes bad.",
+                    "90天以上逾期占比 ÷ 基准比率：预警贷款变坏的频率是整体的多少倍。"),
+    })
 
 
 def backtest_chart(bt: pd.DataFrame, lang: str = "zh", title: str | None = None) -> go.Figure:
@@ -313,11 +303,11 @@ def backtest_chart(bt: pd.DataFrame, lang: str = "zh", title: str | None = None)
         y=[rule_label(r, lang) for r in rows["rule"]], x=rows["lift"].fillna(0), orientation="h",
         marker_color=[LEVEL_COLOURS.get(lv, "#6c757d") for lv in rows["level"]],
         customdata=np.column_stack([rows["share_bad"].fillna(np.nan), rows["alerts"]]),
-        hovertemplate="%{y}<br>" + _tr(lang, "lift", "提升度") + " %{x:.2f}×<br>"
-        + _tr(lang, "reached 90+ DPD", "逾期90天以上占比") + " %{customdata[0]:.1%}<br>"
-        + _tr(lang, "alerts", "预警次数") + " %{customdata[1]:,}<extra></extra>",
+        hovertemplate="%{y}<br>" + tr(lang, "lift", "提升度") + " %{x:.2f}×<br>"
+        + tr(lang, "reached 90+ DPD", "逾期90天以上占比") + " %{customdata[0]:.1%}<br>"
+        + tr(lang, "alerts", "预警次数") + " %{customdata[1]:,}<extra></extra>",
     ))
     fig.add_vline(x=1, line_dash="dot", line_color="#212529",
-                  annotation_text=_tr(lang, "no better than chance", "与随机无异"), annotation_position="top")
-    fig.update_xaxes(title=_tr(lang, "Lift (× base rate)", "提升度（基准比率的倍数）"), rangemode="tozero")
+                  annotation_text=tr(lang, "no better than chance", "与随机无异"), annotation_position="top")
+    fig.update_xaxes(title=tr(lang, "Lift (× base rate)", "提升度（基准比率的倍数）"), rangemode="tozero")
     return style(fig, title, height=max(280, 60 + 30 * len(rows)))

@@ -16,10 +16,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import streamlit as st
 
 from analytics.clv import ClvParams
-from components.charts import CATEGORY_COLOURS, style
+from components.charts import CATEGORY_COLOURS, number_columns, style, tr
 from components.formatting import fmt_money
 
 __all__ = [
@@ -71,10 +70,6 @@ SCATTER_FEATURES: dict[str, tuple[str, str, bool]] = {
     "score_trend_6m": ("Score change, 6 months (points)", "近6个月评分变化（分）", False),
 }
 """Features offered on the scatter's x axis: column → (English, 中文, log axis)."""
-
-
-def _tr(lang: str, en: str, zh: str) -> str:
-    return en if lang == "en" else zh
 
 
 def segment_label(name: str, lang: str) -> str:
@@ -162,8 +157,8 @@ def clv_histogram(
     lows = [fmt_money(v, currency, lang) for v in edges[:-1]]
     highs = [fmt_money(v, currency, lang) for v in edges[1:]]
     ranges = [f"{a} – {b}" for a, b in zip(lows, highs)]
-    ranges[0] = _tr(lang, f"{highs[0]} or less", f"{highs[0]} 及以下")
-    ranges[-1] = _tr(lang, f"{lows[-1]} or more", f"{lows[-1]} 及以上")
+    ranges[0] = tr(lang, f"{highs[0]} or less", f"{highs[0]} 及以下")
+    ranges[-1] = tr(lang, f"{lows[-1]} or more", f"{lows[-1]} 及以上")
     fig = go.Figure()
     seg = valued["segment"].to_numpy(dtype=int)
     for s in profiles["segment"].astype(int):
@@ -172,12 +167,12 @@ def clv_histogram(
             x=((edges[:-1] + edges[1:]) / 2).tolist(), y=counts.tolist(), width=np.diff(edges).tolist(),
             name=segment_label(names[s], lang),
             marker_color=colours[s], customdata=ranges,
-            hovertemplate="%{customdata}<br>" + _tr(lang, "customers", "客户数")
+            hovertemplate="%{customdata}<br>" + tr(lang, "customers", "客户数")
             + ": %{y:,}<extra>%{fullData.name}</extra>",
         )
     fig.update_layout(barmode="stack", bargap=0.02)
-    fig.update_xaxes(title=_tr(lang, f"CLV ({currency})", f"客户生命周期价值 CLV（{currency}）"))
-    fig.update_yaxes(title=_tr(lang, "Customers", "客户数"))
+    fig.update_xaxes(title=tr(lang, f"CLV ({currency})", f"客户生命周期价值 CLV（{currency}）"))
+    fig.update_yaxes(title=tr(lang, "Customers", "客户数"))
     fig.add_vline(x=0, line_dash="dot", line_color="#6c757d")
     return _legend_below(style(fig, title, height=420))
 
@@ -245,7 +240,7 @@ def segment_scatter(
             "marker": {"color": colours[s], "size": 5, "opacity": 0.2 if faded else 0.55},
             "customdata": [[s, c, m, t] for c, m, t in zip(
                 rows["customer_id"].astype(str), (fmt_money(v, currency, lang) for v in rows["clv"]), x_txt)],
-            "hovertemplate": "%{customdata[1]}<br>CLV %{customdata[2]}<br>" + _tr(lang, en, zh)
+            "hovertemplate": "%{customdata[1]}<br>CLV %{customdata[2]}<br>" + tr(lang, en, zh)
             + ": %{customdata[3]}<extra>" + label + "</extra>",
         })
     cx = profiles[f"mean_{x}"].to_numpy(dtype=float)
@@ -255,21 +250,21 @@ def segment_scatter(
     # WebGL points are drawn above SVG ones: the centres are WebGL too, added last, so they stay on top
     traces.append({
         "type": "scattergl", "x": cx.tolist(), "y": cy.tolist(), "mode": "markers",
-        "name": _tr(lang, "Segment centre", "客群中心"), "legendgroup": "centres",
+        "name": tr(lang, "Segment centre", "客群中心"), "legendgroup": "centres",
         "marker": {"symbol": "diamond", "size": [22 if s == selected else 15 for s in segs],
                    "color": [colours[s] for s in segs], "line": {"width": 2, "color": "#212529"}},
         "customdata": [[s, lab, fmt_money(v, currency, lang), f"{int(c):,}"]
                        for s, lab, v, c in zip(segs, labels, cy, profiles["customers"])],
-        "hovertemplate": "<b>%{customdata[1]}</b><br>" + _tr(lang, "mean CLV", "平均CLV") + " %{customdata[2]}<br>"
-        + _tr(lang, "customers", "客户数") + " %{customdata[3]}<extra></extra>",
+        "hovertemplate": "<b>%{customdata[1]}</b><br>" + tr(lang, "mean CLV", "平均CLV") + " %{customdata[2]}<br>"
+        + tr(lang, "customers", "客户数") + " %{customdata[3]}<extra></extra>",
     })
-    xaxis: dict = {"title": {"text": _tr(lang, en, zh) + (f" ({currency})" if money else "")},
+    xaxis: dict = {"title": {"text": tr(lang, en, zh) + (f" ({currency})" if money else "")},
                    "type": "log" if log else "linear"}
     if not log:
         rng = _axis_range(np.concatenate([sample[x].to_numpy(dtype=float), cx]))
         if rng:
             xaxis["range"] = rng
-    yaxis: dict = {"title": {"text": _tr(lang, f"CLV ({currency})", f"客户生命周期价值 CLV（{currency}）")}}
+    yaxis: dict = {"title": {"text": tr(lang, f"CLV ({currency})", f"客户生命周期价值 CLV（{currency}）")}}
     yr = _axis_range(np.concatenate([sample["clv"].to_numpy(dtype=float), cy]))
     if yr:
         yaxis["range"] = yr
@@ -336,17 +331,17 @@ def profile_table(profiles: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
 def _profile_names(lang: str) -> dict[str, str]:
     return {
         "segment": "#",
-        "name": _tr(lang, "Segment", "客群"),
-        "action": _tr(lang, "Suggested action", "建议措施"),
-        "customers": _tr(lang, "Customers", "客户数"),
-        "share": _tr(lang, "Share", "占比"),
-        "mean_clv": _tr(lang, "Mean CLV", "平均CLV"),
-        "total_clv": _tr(lang, "Total CLV", "CLV合计"),
-        "mean_balance": _tr(lang, "Mean balance", "平均余额"),
-        "mean_tenure_months": _tr(lang, "Tenure (months)", "客户年限（月）"),
-        "mean_products_held": _tr(lang, "Products held", "持有产品数"),
-        "mean_worst_dpd_12m": _tr(lang, "Worst DPD 12m", "近12月最长逾期天数"),
-        "mean_score_trend_6m": _tr(lang, "Score change 6m", "近6月评分变化"),
+        "name": tr(lang, "Segment", "客群"),
+        "action": tr(lang, "Suggested action", "建议措施"),
+        "customers": tr(lang, "Customers", "客户数"),
+        "share": tr(lang, "Share", "占比"),
+        "mean_clv": tr(lang, "Mean CLV", "平均CLV"),
+        "total_clv": tr(lang, "Total CLV", "CLV合计"),
+        "mean_balance": tr(lang, "Mean balance", "平均余额"),
+        "mean_tenure_months": tr(lang, "Tenure (months)", "客户年限（月）"),
+        "mean_products_held": tr(lang, "Products held", "持有产品数"),
+        "mean_worst_dpd_12m": tr(lang, "Worst DPD 12m", "近12月最长逾期天数"),
+        "mean_score_trend_6m": tr(lang, "Score change 6m", "近6月评分变化"),
     }
 
 
@@ -354,41 +349,33 @@ def profile_column_config(lang: str = "zh", currency: str = "CNY") -> dict:
     """``column_config`` for :func:`profile_table` (formats, and the definitions as help)."""
     n = _profile_names(lang)
     money = money_format(currency)
-    cc = st.column_config
-    return {
-        n["share"]: cc.NumberColumn(format="percent", help=_tr(
-            lang, "Customers in the segment ÷ all customers.", "该客群客户数 ÷ 全部客户数。")),
-        n["mean_clv"]: cc.NumberColumn(format=money, help=_tr(
-            lang, "Mean risk-adjusted lifetime value of the segment's customers (method below).",
-            "该客群客户的风险调整后生命周期价值均值（方法见下方）。")),
-        n["total_clv"]: cc.NumberColumn(format=money, help=_tr(lang, "Mean CLV × customers.", "平均CLV × 客户数。")),
-        n["mean_balance"]: cc.NumberColumn(format=money, help=_tr(
-            lang, "Mean of Σ outstanding principal per customer at the month.", "每位客户月末贷款余额合计的均值。")),
-        n["mean_tenure_months"]: cc.NumberColumn(format="%.1f", help=_tr(
-            lang, "Months since the customer's first disbursement.", "自客户首笔放款以来的月数。")),
-        n["mean_products_held"]: cc.NumberColumn(format="%.2f", help=_tr(
-            lang, "Distinct products among the customer's loans in the book.", "客户在贷贷款的不同产品数。")),
-        n["mean_worst_dpd_12m"]: cc.NumberColumn(format="%.1f", help=_tr(
-            lang, "Highest days past due of any of the customer's loans over the last 12 month ends.",
-            "近12个月末客户任一贷款的最长逾期天数。")),
-        n["mean_score_trend_6m"]: cc.NumberColumn(format="%+.1f", help=_tr(
-            lang, "Credit score now − 6 months ago, mean over the customer's loans (points).",
-            "当前信用评分 − 6个月前评分，按客户贷款取均值（分）。")),
-    }
+    return number_columns(lang, {
+        n["share"]: ("percent", "Customers in the segment ÷ all customers.", "该客群客户数 ÷ 全部客户数。"),
+        n["mean_clv"]: (money, "Mean risk-adjusted lifetime value of the segment's customers (method below).",
+                        "该客群客户的风险调整后生命周期价值均值（方法见下方）。"),
+        n["total_clv"]: (money, "Mean CLV × customers.", "平均CLV × 客户数。"),
+        n["mean_balance"]: (money, "Mean of Σ outstanding principal per customer at the month.", "每位客户月末贷款余额合计的均值。"),
+        n["mean_tenure_months"]: ("%.1f", "Months since the customer's first disbursement.", "自客户首笔放款以来的月数。"),
+        n["mean_products_held"]: ("%.2f", "Distinct products among the customer's loans in the book.", "客户在贷贷款的不同产品数。"),
+        n["mean_worst_dpd_12m"]: ("%.1f", "Highest days past due of any of the customer's loans over the last 12 month ends.",
+                                  "近12个月末客户任一贷款的最长逾期天数。"),
+        n["mean_score_trend_6m"]: ("%+.1f", "Credit score now − 6 months ago, mean over the customer's loans (points).",
+                                   "当前信用评分 − 6个月前评分，按客户贷款取均值（分）。"),
+    })
 
 
 def _member_names(lang: str) -> dict[str, str]:
     return {
-        "customer_id": _tr(lang, "Customer", "客户编号"),
-        "name": _tr(lang, "Name (masked)", "姓名（脱敏）"),
-        "phone": _tr(lang, "Phone (masked)", "电话（脱敏）"),
+        "customer_id": tr(lang, "Customer", "客户编号"),
+        "name": tr(lang, "Name (masked)", "姓名（脱敏）"),
+        "phone": tr(lang, "Phone (masked)", "电话（脱敏）"),
         "clv": "CLV",
-        "balance": _tr(lang, "Balance", "贷款余额"),
-        "loans": _tr(lang, "Loans", "贷款笔数"),
-        "products_held": _tr(lang, "Products", "产品数"),
-        "tenure_months": _tr(lang, "Tenure (months)", "客户年限（月）"),
-        "worst_dpd_12m": _tr(lang, "Worst DPD 12m", "近12月最长逾期天数"),
-        "score_trend_6m": _tr(lang, "Score change 6m", "近6月评分变化"),
+        "balance": tr(lang, "Balance", "贷款余额"),
+        "loans": tr(lang, "Loans", "贷款笔数"),
+        "products_held": tr(lang, "Products", "产品数"),
+        "tenure_months": tr(lang, "Tenure (months)", "客户年限（月）"),
+        "worst_dpd_12m": tr(lang, "Worst DPD 12m", "近12月最长逾期天数"),
+        "score_trend_6m": tr(lang, "Score change 6m", "近6月评分变化"),
     }
 
 
@@ -407,13 +394,11 @@ def members_column_config(lang: str = "zh", currency: str = "CNY") -> dict:
     """``column_config`` for :func:`members_table`."""
     n = _member_names(lang)
     money = money_format(currency)
-    cc = st.column_config
-    return {
-        n["clv"]: cc.NumberColumn(format=money, help=_tr(
-            lang, "Risk-adjusted customer lifetime value (method below).", "风险调整后的客户生命周期价值（方法见下方）。")),
-        n["balance"]: cc.NumberColumn(format=money),
-        n["score_trend_6m"]: cc.NumberColumn(format="%+.1f"),
-    }
+    return number_columns(lang, {
+        n["clv"]: (money, "Risk-adjusted customer lifetime value (method below).", "风险调整后的客户生命周期价值（方法见下方）。"),
+        n["balance"]: (money,),
+        n["score_trend_6m"]: ("%+.1f",),
+    })
 
 
 # ------------------------------------------------------------------------ method
@@ -424,8 +409,8 @@ def silhouette_table(silhouette: Mapping[int, float], k: int, lang: str = "zh") 
     ks = sorted(int(x) for x in silhouette)
     return pd.DataFrame({
         "k": ks,
-        _tr(lang, "Silhouette", "轮廓系数"): [float(silhouette[x]) for x in ks],
-        _tr(lang, "Chosen", "选用"): [x == k for x in ks],
+        tr(lang, "Silhouette", "轮廓系数"): [float(silhouette[x]) for x in ks],
+        tr(lang, "Chosen", "选用"): [x == k for x in ks],
     })
 
 
@@ -436,10 +421,10 @@ def silhouette_chart(silhouette: Mapping[int, float], k: int, lang: str = "zh") 
         x=[str(x) for x in ks], y=[silhouette[x] for x in ks],
         marker_color=[CATEGORY_COLOURS[1] if x == k else "#adb5bd" for x in ks],
         text=[f"{silhouette[x]:.3f}" for x in ks], textposition="outside",
-        hovertemplate="k = %{x}<br>" + _tr(lang, "silhouette", "轮廓系数") + " %{y:.3f}<extra></extra>",
+        hovertemplate="k = %{x}<br>" + tr(lang, "silhouette", "轮廓系数") + " %{y:.3f}<extra></extra>",
     ))
     fig.update_xaxes(title="k")
-    fig.update_yaxes(title=_tr(lang, "Mean silhouette", "平均轮廓系数"), rangemode="tozero")
+    fig.update_yaxes(title=tr(lang, "Mean silhouette", "平均轮廓系数"), rangemode="tozero")
     return style(fig, None, height=260)
 
 

@@ -101,5 +101,8 @@ def test_backtest_display_and_chart():
     assert out.columns.tolist() == ["规则", "级别", "预警次数", "涉及贷款数", "12个月内逾期90天以上占比", "基准比率", "提升度"]
     assert out["提升度"].tolist() == pytest.approx([11.25, 1.25])
     assert set(ca.backtest_column_config("zh")) <= set(out.columns)
+    lift_zh, lift_en = ca.backtest_column_config("zh")["提升度"], ca.backtest_column_config("en")["Lift"]
+    assert lift_zh["type_config"]["format"] == lift_en["type_config"]["format"] == "%.2f×"
+    assert lift_zh["help"].startswith("90天以上逾期占比 ÷ 基准比率") and lift_en["help"].startswith("Share reaching 90+ DPD")
     fig = ca.backtest_chart(_bt(), "en")
     assert list(fig.data[0].x) == [1.25, 11.25]  # sorted: the best rule on top

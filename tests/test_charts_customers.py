@@ -125,7 +125,10 @@ def test_members_table_renames_and_keeps_masked_values():
     })
     out = cc.members_table(members, None, "zh")
     assert out.loc[0, "姓名（脱敏）"] == "张**" and out.loc[0, "电话（脱敏）"] == "138****5678"
+    config = cc.members_column_config("en", "USD")
     assert set(cc.members_column_config("zh")) <= set(out.columns)
+    assert config["CLV"]["type_config"]["format"] == config["Balance"]["type_config"]["format"] == "dollar"
+    assert config["CLV"]["help"].startswith("Risk-adjusted") and config["Balance"]["help"] is None
     # contacts from masked_contacts are matched by customer, the members' order kept
     rows = pd.concat([members, members.assign(customer_id="C0", clv=0.5)]).drop(columns=["name", "phone"])
     contacts = pd.DataFrame({"customer_id": ["C0", "C1"], "name": ["李*", "张**"], "phone": ["", "138****5678"]})
