@@ -7,9 +7,11 @@ so a missing translation shows up plainly instead of crashing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import streamlit as st
 
-__all__ = ["LANGS", "LABELS", "lang", "t", "both", "tr", "language_switch"]
+__all__ = ["LANGS", "LABELS", "lang", "t", "both", "tr", "language_switch", "lang_tabs"]
 
 LANGS = ("zh", "en")
 
@@ -96,3 +98,39 @@ def language_switch() -> None:
     )
     if st.query_params.get("lang") != choice:
         st.query_params["lang"] = choice
+
+
+def _option_of(value: object, names: Mapping[str, tuple[str, str]]) -> str | None:
+    """The option whose label is ``value`` in either language, else None."""
+    for option, pair in names.items():
+        if value in pair:
+            return option
+    return None
+
+
+def lang_tabs(key: str, names: Mapping[str, tuple[str, str]], *, bind: str | None = None) -> dict:
+    """Lazy ``st.tabs`` whose open tab survives a language switch and a visit to another page.
+
+    ``names`` maps each tab's id to its (English, 中文) label; returns ``{id: tab}`` with
+    ``tab.open`` True for the open one only (``on_change="rerun"``: only it needs to run).
+    The widget's value (``st.session_state[key]``) is the open tab's label, as Streamlit
+    keeps it. A language switch changes the labels, so Streamlit would see new tabs and
+    open the first: the label of the other language is translated before the tabs are
+    drawn. The open tab's id is also kept under ``<key>.open``, so coming back to the
+    page (Streamlit drops the state of widgets not drawn) opens it again. With
+    ``bind="query-params"`` the URL's ``?<key>=<label>`` opens a tab in a new session,
+    in whichever language the link was made.
+    """
+    en = lang() == "en"
+    labels = {option: pair[0] if en else pair[1] for option, pair in names.items()}
+    memory = f"{key}.open"
+    chosen = _option_of(st.session_state.get(key), names)
+    if chosen is None and bind == "query-params":
+        chosen = _option_of(st.query_params.get(key), names)
+    if chosen is None and st.session_state.get(memory) in labels:
+        chosen = st.session_state[memory]
+    if chosen is not None and st.session_state.get(key) != labels[chosen]:
+        st.session_state[key] = labels[chosen]
+    made = dict(zip(labels, st.tabs(list(labels.values()), key=key, on_change="rerun", bind=bind), strict=True))
+    st.session_state[memory] = next((option for option, tab in made.items() if tab.open), next(iter(labels)))
+    return made

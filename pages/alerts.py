@@ -16,7 +16,7 @@ from components.charts import show_chart
 from components.downloads import table_with_downloads
 from components.filters import current_filters
 from components.formatting import fmt_count
-from components.i18n import lang, t, tr
+from components.i18n import lang, lang_tabs, t, tr
 from components.lang_keys import lang_key
 from components.query import query
 from components.store import cached_months, cached_regions, data_version
@@ -93,10 +93,9 @@ with chart:
         show_chart(ca.rule_level_chart(counts, L, tr("Alerts by rule and level", "各规则预警数（按级别）"),
                                        rules=chosen_rules, height=250), key="alerts_by_rule")
 
-tab_list, tab_rules, tab_bt = st.tabs(
-    [tr("Alert list", "预警列表"), tr("Rules", "预警规则"), tr("Back-test", "规则回测")], key="alerts_tab",
-    on_change="rerun",
-)
+tab_list, tab_rules, tab_bt = lang_tabs("alerts_tab", {
+    "list": ("Alert list", "预警列表"), "rules": ("Rules", "预警规则"), "backtest": ("Back-test", "规则回测"),
+}).values()
 if tab_list.open is not False:
     with tab_list:
         matching = sum(totals[lv] for lv in (levels or totals))

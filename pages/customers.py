@@ -18,7 +18,7 @@ from components.charts import show_chart
 from components.downloads import table_with_downloads
 from components.filters import current_filters
 from components.formatting import fmt_count, fmt_money, fmt_rate
-from components.i18n import lang, t, tr
+from components.i18n import lang, lang_tabs, t, tr
 from components.lang_keys import lang_key
 from components.query import query, query_resource
 from data.config import settings
@@ -166,9 +166,8 @@ def customer_list(seg, chosen: int, name: str, size: int) -> None:
     )
 
 
-tab_seg, tab_dist = st.tabs(
-    [tr("Segments", "客群细分"), tr("CLV distribution", "CLV 分布")], key="cust_tab", on_change="rerun"
-)
+tab_seg, tab_dist = lang_tabs("cust_tab", {"segments": ("Segments", "客群细分"),
+                                           "distribution": ("CLV distribution", "CLV 分布")}).values()
 if tab_seg.open is not False:
     with tab_seg:
         segment_explorer(seg)

@@ -14,7 +14,7 @@ from components.charts import show_chart
 from components.charts_data import missing_figure, monthly_rows_figure
 from components.downloads import download_buttons, table_with_downloads
 from components.filters import current_filters
-from components.i18n import lang, tr
+from components.i18n import lang, lang_tabs, tr
 from components.query import query
 from components.store import data_changed, engine
 from data import quality
@@ -34,21 +34,9 @@ if not admin:
     st.caption(tr("Only administrators can load data; here you see the import history and the data quality "
                   "of your regions.", "只有管理员可以导入数据；此处可查看导入记录和本人权限地区的数据质量。"))
 sections = (["upload"] if admin else []) + ["history", "quality"]
-names = {"upload": tr("Load a tape", "导入数据"), "history": tr("Import history", "导入记录"),
-         "quality": tr("Data quality", "数据质量")}
-
-
-def _remember_tab() -> None:
-    """Keep the open tab as a section id, so it stays open when the language (its label) changes."""
-    by_label = {v: k for k, v in names.items()}
-    st.session_state["data_section"] = by_label.get(st.session_state.get("data_tab"), sections[0])
-
-
-section = st.session_state.get("data_section")
-tabs = dict(zip(sections, st.tabs(
-    [names[s] for s in sections], key="data_tab", on_change=_remember_tab,
-    default=names[section] if section in sections else None,
-), strict=True))
+names = {"upload": ("Load a tape", "导入数据"), "history": ("Import history", "导入记录"),
+         "quality": ("Data quality", "数据质量")}
+tabs = lang_tabs("data_tab", {s: names[s] for s in sections})
 
 # --------------------------------------------------------------------------- load a tape (admin)
 if admin and tabs["upload"].open:

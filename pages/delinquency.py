@@ -22,7 +22,7 @@ from components.charts import show_chart
 from components.downloads import table_with_downloads
 from components.filters import current_filters
 from components.formatting import fmt_count, fmt_money, fmt_rate
-from components.i18n import lang, t, tr
+from components.i18n import lang, lang_tabs, t, tr
 from components.query import query
 from data import classification as dc
 from data import delinquency as dd
@@ -106,9 +106,8 @@ measure = st.segmented_control(
 st.caption(f"{t('latest_month')}: {flt.as_of:%Y-%m} · {tr('trend window', '趋势区间')} "
            f"{flt.start:%Y-%m} – {flt.end:%Y-%m} · {t('book_note')}")
 
-tabs = dict(zip(cd.DELINQUENCY_TABS, st.tabs(
-    [cd.tab_label(k, lg) for k in cd.DELINQUENCY_TABS], key="dq_tab", on_change="rerun", bind="query-params"
-), strict=True))
+tabs = lang_tabs("dq_tab", {k: (cd.tab_label(k, "en"), cd.tab_label(k, "zh")) for k in cd.DELINQUENCY_TABS},
+                 bind="query-params")
 
 
 @st.fragment

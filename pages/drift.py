@@ -13,7 +13,7 @@ from components.auth import current_user
 from components.charts import show_chart
 from components.downloads import table_with_downloads
 from components.filters import current_filters
-from components.i18n import lang, tr
+from components.i18n import lang, lang_tabs, tr
 from components.query import query
 from components.regional_panel import region_names
 from components.store import cached_regions, data_version
@@ -45,11 +45,10 @@ def gap_label(k: int) -> str:
     return tr(f"{k} month{'s' if k > 1 else ''}", f"{k}个月")
 
 
-tab_psi, tab_mig, tab_disc, tab_drop = st.tabs(
-    [tr("Distribution & PSI", "分布与 PSI"), tr("Band migration", "评分段迁移"),
-     tr("KS / AUC", "区分能力 KS/AUC"), tr("Largest score drops", "评分降幅最大")],
-    key="drift_tab", on_change="rerun",
-)
+tab_psi, tab_mig, tab_disc, tab_drop = lang_tabs("drift_tab", {
+    "psi": ("Distribution & PSI", "分布与 PSI"), "migration": ("Band migration", "评分段迁移"),
+    "discrimination": ("KS / AUC", "区分能力 KS/AUC"), "drops": ("Largest score drops", "评分降幅最大"),
+}).values()
 
 
 @st.fragment

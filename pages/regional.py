@@ -14,7 +14,7 @@ from components.auth import current_user
 from components.charts import show_chart
 from components.downloads import table_with_downloads
 from components.filters import current_filters
-from components.i18n import lang, tr
+from components.i18n import lang, lang_tabs, tr
 from components.maps import choropleth
 from components.query import query, query_resource
 from data import regional, regional_view
@@ -104,10 +104,10 @@ def province_panel(code: str, row: dict, rank: object) -> None:
     for col, card in zip(st.columns(4), rp.province_cards(row, L, CURRENCY)):
         col.metric(card.label, card.value, card.delta, delta_color=card.delta_color, help=card.help, border=True)
     one = (code,)
-    t_trend, t_prod, t_branch, t_loans = st.tabs(
-        [tr("Trend", "走势"), tr("Products", "产品结构"), tr("Branches", "网点"), tr("Worst loans", "风险最高贷款")],
-        key="region_panel_tab", on_change="rerun",
-    )
+    t_trend, t_prod, t_branch, t_loans = lang_tabs("region_panel_tab", {
+        "trend": ("Trend", "走势"), "products": ("Products", "产品结构"), "branches": ("Branches", "网点"),
+        "loans": ("Worst loans", "风险最高贷款"),
+    }).values()
     with t_trend:
         if t_trend.open:
             kpis = query(monthly_kpis, scope, replace(flt.trend(), regions=one))
