@@ -1,16 +1,17 @@
 """Reads for the Overview and Delinquency pages that no domain module has yet.
 
 Wiring only: the sums come from ``data.read`` / ``data.reports`` / ``data.alerts`` (SQL,
-aggregated in the database) and the maths from ``analytics`` (``analytics.kpi`` for the
-KPIs, ``analytics.regional.period_changes`` for month-on-month changes). Every function
-that reads takes ``conn, scope, filters`` first and builds on ``data.read.book_conditions``,
-so nothing outside the scope is read.
+aggregated in the database) and the maths from ``analytics.overview`` (which builds on
+``analytics.kpi`` and ``analytics.regional.period_changes``). Every function that reads
+takes ``conn, scope, filters`` first and builds on ``data.read.book_conditions``, so
+nothing outside the scope is read. ``with_alerts``, ``rank_movers`` and ``MOVER_METRICS``
+are ``analytics.overview``'s, re-exported here for the pages that import them from here.
 
-* :func:`high_alerts` and :func:`with_alerts` — the number of high alerts of each month
-  whose alerts are current, beside the book KPIs (``data.reports.monthly_kpis``): the
-  frame behind the KPI cards and their sparklines.
-* :func:`movers` and :func:`rank_movers` — the regions and products whose KPIs moved most
-  against the previous month (one pass over the two months for both).
+* :func:`high_alerts` — the number of high alerts of each month whose alerts are current;
+  ``with_alerts`` puts it beside the book KPIs (``data.reports.monthly_kpis``): the frame
+  behind the KPI cards and their sparklines.
+* :func:`movers` — each region's and product's KPIs and their change against the previous
+  month (one pass over the two months for both); ``rank_movers`` picks those that moved most.
 * :func:`provisions_at` — the provision table and the check against the regulatory
   minimums of one month, from the KPI frame already read.
 * :func:`overdue_loans` and :func:`class_loans` — the loan lists behind a point of the
@@ -24,14 +25,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics import provisions as pv
 from analytics.classification import CLASSES
-from analytics.kpi import DEFAULT_POLICY, THRESHOLDS, ProvisionPolicy, book_kpis, rollup
-from analytics.regional import period_changes
+from analytics.kpi import DEFAULT_POLICY, THRESHOLDS, ProvisionPolicy
+from analytics.overview import MOVER_METRICS, group_changes, high_alert_counts, month_provisions, rank_movers, with_alerts
 from data import read
 from data.alert_runs import month_status
 from data.alerts import alert_counts, load_rules
@@ -58,16 +57,6 @@ P = Performance.__table__
 MOVER_DIMENSIONS: tuple[str, ...] = ("region_code", "product")
 """Dimensions whose groups :func:`movers` compares month on month."""
 
-MOVER_METRICS: tuple[str, ...] = (
-    "overdue_rate_30_balance",
-    "overdue_rate_90_balance",
-    "overdue_rate_1_balance",
-    "npl_ratio",
-    "balance",
-)
-"""Metrics :func:`movers` gives the change of: rates (difference, fraction points) and the
-balance (relative change, ``x_m ÷ x_{m-1} − 1``), as ``analytics.regional.period_changes``."""
-
 
 def high_alerts(conn: sa.Connection, scope: Scope, filters: Filters, refresh: int = 0) -> pd.DataFrame:
     """High-level alerts per month in scope, for the months whose alerts are current.
@@ -90,28 +79,11 @@ def high_alerts(conn: sa.Connection, scope: Scope, filters: Filters, refresh: in
     """
     del refresh
     counts = alert_counts(conn, scope, filters)
-    empty = pd.DataFrame({"as_of": pd.Series(dtype=object), "high_alerts": pd.Series(dtype="int64")})
     if counts.empty:
-        return empty
+        return high_alert_counts(counts, [])
     rules = load_rules()
     current = [m for m in sorted(set(counts["as_of"])) if month_status(conn, m, rules) is not None]
-    if not current:
-        return empty
-    counts = counts[counts["as_of"].isin(current)]
-    high = counts["alerts"].where(counts["level"] == "high", 0)
-    out = high.groupby(counts["as_of"]).sum().reindex(current, fill_value=0)
-    return out.rename("high_alerts").rename_axis("as_of").reset_index().astype({"high_alerts": "int64"})
-
-
-def with_alerts(kpis: pd.DataFrame, alerts: pd.DataFrame) -> pd.DataFrame:
-    """The KPI frame (``data.reports.monthly_kpis``) with a ``high_alerts`` column.
-
-    ``alerts`` is :func:`high_alerts`; a month without a row there gets NaN (shown as "—":
-    not evaluated), not 0. Sorted by month. Pure, so a page can join two cached reads.
-    """
-    out = kpis.merge(alerts, on="as_of", how="left") if not kpis.empty else kpis.assign(high_alerts=np.nan)
-    out["high_alerts"] = out["high_alerts"].astype("float64")
-    return out.sort_values("as_of").reset_index(drop=True)
+    return high_alert_counts(counts, current)
 
 
 def movers(
@@ -124,9 +96,8 @@ def movers(
     """Each region's and each product's KPIs at ``month`` and the month before, and the changes.
 
     One pass over the two months' book grouped by region and product
-    (``data.read.book_aggregates``), rolled up to each dimension (``analytics.kpi.rollup``:
-    the sums add up), then ``analytics.kpi.book_kpis`` and
-    ``analytics.regional.period_changes``.
+    (``data.read.book_aggregates``), then ``analytics.overview.group_changes`` for each
+    dimension (rolled up: the sums add up), with the regions' names.
 
     Parameters
     ----------
@@ -147,46 +118,16 @@ def movers(
     prev = previous_month(m)
     sums = read.book_aggregates(conn, scope, replace(filters, as_of=None, start=prev, end=m), MOVER_DIMENSIONS)
     names = read.regions_frame(conn, scope)
-    return {by: _changes(sums, by, m, prev, policy, names) for by in MOVER_DIMENSIONS}
+    changes = {by: group_changes(sums, by, m, prev, policy) for by in MOVER_DIMENSIONS}
+    changes["region_code"] = _with_names(changes["region_code"], names)
+    return changes
 
 
-def _changes(
-    sums: pd.DataFrame, by: str, month: dt.date, prev: dt.date, policy: ProvisionPolicy, names: pd.DataFrame
-) -> pd.DataFrame:
-    cols = [by, "loans", *(f"{x}{s}" for x in MOVER_METRICS for s in ("", "_prev", "_change"))]
-    kpis = book_kpis(rollup(sums, ("as_of", by)), policy) if not sums.empty else sums
-    cur = kpis[kpis["as_of"] == month].reset_index(drop=True) if not kpis.empty else kpis
-    if cur.empty:
-        out = pd.DataFrame(columns=cols)
-    else:
-        before = kpis[kpis["as_of"] == prev]
-        changes = period_changes(cur, before, by, "change", list(MOVER_METRICS))
-        aligned = before.set_index(by).reindex(cur[by].to_numpy())
-        out = cur[[by, "loans", *MOVER_METRICS]].copy()
-        for x in MOVER_METRICS:
-            out[f"{x}_prev"] = aligned[x].astype("float64").to_numpy()
-            out[f"{x}_change"] = changes[f"{x}_change"].to_numpy()
-        out = out[cols]
-    if by == "region_code":
-        out = out.merge(names, on="region_code", how="left")
-        out = out[["region_code", "name_zh", "short_zh", "name_en", *cols[1:]]]
-    return out.sort_values(by).reset_index(drop=True)
-
-
-def rank_movers(changes: pd.DataFrame, metric: str, top: int = 5) -> pd.DataFrame:
-    """The ``top`` rows of a :func:`movers` frame with the largest absolute change of ``metric``.
-
-    Groups whose change is NaN (no book the month before) are left out; ties keep the
-    frame's order. Pure (no database), so a page can re-rank a cached frame at once.
-    """
-    if metric not in MOVER_METRICS:
-        raise ValueError(f"metric must be one of {MOVER_METRICS}, not {metric!r}")
-    col = f"{metric}_change"
-    if col not in changes.columns:
-        raise ValueError(f"movers frame is missing column {col!r}; it has {list(changes.columns)}")
-    ranked = changes[changes[col].notna()]
-    order = ranked[col].abs().sort_values(ascending=False, kind="stable").index
-    return ranked.loc[order].head(top).reset_index(drop=True)
+def _with_names(changes: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
+    """The region frame of ``group_changes`` with the regions' names after ``region_code``."""
+    out = changes.merge(names, on="region_code", how="left")
+    out = out[["region_code", "name_zh", "short_zh", "name_en", *changes.columns[1:]]]
+    return out.sort_values("region_code").reset_index(drop=True)
 
 
 def provisions_at(
@@ -195,16 +136,12 @@ def provisions_at(
     """The provision table and the regulatory check of one month, from a cached KPI frame.
 
     ``kpis`` is ``data.reports.monthly_kpis`` (it holds the class sums of
-    ``data.read.book_aggregates``), so no second read of the month is needed. Returns
-    ``(analytics.provisions.provision_table, analytics.provisions.regulatory_check)`` for
-    ``month`` — as ``data.classification.provision_table`` and ``provision_check`` give
-    them; both empty of rows when the month has no book.
+    ``data.read.book_aggregates``), so no second read of the month is needed; ``month`` is
+    any day of the month. ``analytics.overview.month_provisions`` of the month end: the
+    same frames as ``data.classification.provision_table`` and ``provision_check``; a month
+    without a book gives a table of zeros and a check without rows.
     """
-    rows = kpis[kpis["as_of"] == month_end(month)] if not kpis.empty else kpis
-    sums = ["as_of", "balance", "loans", *(f"{k}_{c}" for c in CLASSES for k in ("balance", "loans"))]
-    book = rows[sums] if not rows.empty else pd.DataFrame(columns=sums)
-    check = pv.regulatory_check(book, policy) if not book.empty else pd.DataFrame()
-    return pv.provision_table(book, policy), check
+    return month_provisions(kpis, month_end(month), policy)
 
 
 def overdue_loans(
