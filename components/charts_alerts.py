@@ -102,6 +102,35 @@ def level_totals(counts: pd.DataFrame, rules: Sequence[str] = ()) -> dict[str, i
     return {lv: int(summed.get(lv, 0)) for lv in LEVELS}
 
 
+_CONDITIONS = {
+    "score_drop": lambda r, lang: (
+        f"Credit score down by ≥ {r.points} points over {r.months} months",
+        f"信用评分 {r.months} 个月内下降 ≥ {r.points} 分"),
+    "ltv": lambda r, lang: (
+        f"Balance ÷ latest collateral value above the maximum LTV of the type: {_ltv_limits(r, lang)}",
+        f"余额 ÷ 最新押品价值 超过该押品类型的抵押率上限：{_ltv_limits(r, lang)}"),
+    "collateral_fall": lambda r, lang: (
+        f"Latest collateral valuation more than {r.max_fall:.0%} below the value at origination",
+        f"押品最新估值较发放时下跌超过 {r.max_fall:.0%}"),
+    "classification_exception": lambda r, lang: (
+        "Reported five-level class better than the DPD floor (正常/关注/次级/可疑/损失)",
+        "报告的五级分类（正常/关注/次级/可疑/损失）优于逾期天数对应的下限"),
+    "multiple_delinquent": lambda r, lang: (
+        f"The customer has ≥ {r.min_loans} loans with DPD > {r.dpd_over} at the same month end",
+        f"同一客户在同一月末有 ≥ {r.min_loans} 笔逾期超过 {r.dpd_over} 天的贷款"),
+    "inspection_overdue": lambda r, lang: (
+        f"A post-loan inspection due more than {r.grace_days} days before month end and not done",
+        f"贷后检查应检日早于月末超过 {r.grace_days} 天且未完成"),
+}
+"""The condition (English, 中文) of each rule after the DPD crossings, in the table's order,
+from the rule's settings (an attribute of ``RuleSet`` of the same name)."""
+
+
+def _ltv_limits(rule: object, lang: str) -> str:
+    return ", ".join(
+        f"{k.replace('_', ' ') if lang == 'en' else _COLLATERAL.get(k, k)} {v:.0%}" for k, v in rule.max_ltv)
+
+
 def rules_table(rules: RuleSet, lang: str = "zh") -> pd.DataFrame:
     """The enabled rules with their level and condition, the thresholds taken from ``rules``."""
     rows: list[tuple[str, str, str]] = []
@@ -113,38 +142,10 @@ def rules_table(rules: RuleSet, lang: str = "zh") -> pd.DataFrame:
             rows.append((t.rule, t.level, tr(
                 lang, f"DPD ≤ {t.over} at the previous month end and > {t.over} now{upto}",
                 f"上月末逾期 ≤ {t.over} 天、本月末 > {t.over} 天{upto}")))
-    r = rules.score_drop
-    if r.enabled:
-        rows.append(("score_drop", r.level, tr(
-            lang, f"Credit score down by ≥ {r.points} points over {r.months} months",
-            f"信用评分 {r.months} 个月内下降 ≥ {r.points} 分")))
-    r = rules.ltv
-    if r.enabled:
-        limits = ", ".join(
-            f"{k.replace('_', ' ') if lang == 'en' else _COLLATERAL.get(k, k)} {v:.0%}" for k, v in r.max_ltv)
-        rows.append(("ltv", r.level, tr(
-            lang, f"Balance ÷ latest collateral value above the maximum LTV of the type: {limits}",
-            f"余额 ÷ 最新押品价值 超过该押品类型的抵押率上限：{limits}")))
-    r = rules.collateral_fall
-    if r.enabled:
-        rows.append(("collateral_fall", r.level, tr(
-            lang, f"Latest collateral valuation more than {r.max_fall:.0%} below the value at origination",
-            f"押品最新估值较发放时下跌超过 {r.max_fall:.0%}")))
-    r = rules.classification_exception
-    if r.enabled:
-        rows.append(("classification_exception", r.level, tr(
-            lang, "Reported five-level class better than the DPD floor (正常/关注/次级/可疑/损失)",
-            "报告的五级分类（正常/关注/次级/可疑/损失）优于逾期天数对应的下限")))
-    r = rules.multiple_delinquent
-    if r.enabled:
-        rows.append(("multiple_delinquent", r.level, tr(
-            lang, f"The customer has ≥ {r.min_loans} loans with DPD > {r.dpd_over} at the same month end",
-            f"同一客户在同一月末有 ≥ {r.min_loans} 笔逾期超过 {r.dpd_over} 天的贷款")))
-    r = rules.inspection_overdue
-    if r.enabled:
-        rows.append(("inspection_overdue", r.level, tr(
-            lang, f"A post-loan inspection due more than {r.grace_days} days before month end and not done",
-            f"贷后检查应检日早于月末超过 {r.grace_days} 天且未完成")))
+    for name, condition in _CONDITIONS.items():
+        r = getattr(rules, name)
+        if r.enabled:
+            rows.append((name, r.level, tr(lang, *condition(r, lang))))
     return pd.DataFrame({
         tr(lang, "Rule", "规则"): [rule_label(r, lang) for r, _, _ in rows],
         tr(lang, "Code", "代码"): [r for r, _, _ in rows],
