@@ -271,9 +271,9 @@ def loan_ecl(frame: pd.DataFrame, config: EclConfig = DEFAULT_ECL, house_price_s
     stage = assign_stage(out["dpd"], out["classification"])
     pd12 = out["pd_12m"].to_numpy(dtype=np.float64)
     t = np.maximum(out["remaining_months"].to_numpy(dtype=np.float64), 1.0)
-    pd_used = np.where(
-        stage == 1, horizon_pd(pd12, np.minimum(t, 12.0)), np.where(stage == 2, horizon_pd(pd12, t), 1.0)
-    )
+    # one power per loan: the 12-month window (stage 1) or the lifetime (stage 2); stage 3 is 1
+    pd_used = horizon_pd(pd12, np.where(stage == 1, np.minimum(t, 12.0), t))
+    pd_used = np.where(stage == 3, 1.0, pd_used)
     pd_used = np.where((stage < 3) & np.isnan(pd12), np.nan, pd_used)
     out["stage"] = stage
     out["pd_used"] = pd_used

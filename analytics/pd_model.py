@@ -73,6 +73,7 @@ __all__ = [
     "dpd_bucket",
     "fit_feature_spec",
     "design_matrix",
+    "linear_predictor",
     "sample_months",
     "split_out_of_time",
     "auc",
@@ -198,15 +199,12 @@ def _one_hot(values: pd.Series, cats: Sequence[str]) -> np.ndarray:
     return out
 
 
-def design_matrix(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
-    """The feature matrix (rows = loans, columns = ``spec.names``) of the module docstring."""
-    require_columns(frame, FEATURE_COLUMNS, "design_matrix")
+def _numeric_features(frame: pd.DataFrame, spec: FeatureSpec) -> tuple[np.ndarray, ...]:
+    """(score_z, score missing, ltv, secured, months-on-book bin index) of each loan."""
     n = len(frame)
     score = _scores(frame["credit_score"])
     missing = np.isnan(score)
     score_z = np.clip(np.where(missing, 0.0, (score - spec.score_mean) / spec.score_std), -5.0, 5.0)
-    bucket = dpd_bucket(frame["dpd"].to_numpy())
-    dpd_cols = np.stack([(bucket == b) for b in (1, 2, 3)], axis=1).astype(np.float64)
     bal = frame["balance"].to_numpy(dtype=np.float64)
     value = _numbers(frame["collateral_value"])
     secured = secured_mask(frame["collateral_type"], value)
@@ -214,6 +212,16 @@ def design_matrix(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
     ltv = np.where(secured, np.minimum(ltv, LTV_CAP), 0.0)
     mob = frame["months_on_book"].to_numpy(dtype=np.float64)
     mob_bin = np.searchsorted(np.asarray(MOB_EDGES, dtype=np.float64), mob, side="left")
+    return score_z, missing, ltv, secured, mob_bin
+
+
+def design_matrix(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """The feature matrix (rows = loans, columns = ``spec.names``) of the module docstring."""
+    require_columns(frame, FEATURE_COLUMNS, "design_matrix")
+    n = len(frame)
+    score_z, missing, ltv, secured, mob_bin = _numeric_features(frame, spec)
+    bucket = dpd_bucket(frame["dpd"].to_numpy())
+    dpd_cols = np.stack([(bucket == b) for b in (1, 2, 3)], axis=1).astype(np.float64)
     mob_cols = np.zeros((n, len(MOB_EDGES) + 1))
     mob_cols[np.arange(n), mob_bin] = 1.0
     return np.column_stack([
@@ -390,9 +398,45 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     return lr.coef_[0].astype(np.float64), float(lr.intercept_[0])
 
 
-def _logit_predict(x: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:
-    eta = x @ coef + intercept
+def _logistic(eta: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * eta))  # the logistic function, overflow-free
+
+
+def _logit_predict(x: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:
+    return _logistic(x @ coef + intercept)
+
+
+def _coef_of(values: pd.Series, cats: Sequence[str], coef: np.ndarray) -> np.ndarray:
+    """The coefficient of each value's one-hot column (0 for a category not in ``cats``)."""
+    codes, uniques = _factorize(values)
+    position = {c: i for i, c in enumerate(cats)}
+    per_code = np.array([coef[position[str(u)]] if str(u) in position else 0.0 for u in uniques] + [0.0])
+    return per_code[codes]
+
+
+def linear_predictor(frame: pd.DataFrame, spec: FeatureSpec, coef: np.ndarray, intercept: float) -> np.ndarray:
+    """``design_matrix(frame, spec) @ coef + intercept`` without building the matrix.
+
+    Each one-hot block (DPD bucket, product, segment, months-on-book bin) contributes the
+    coefficient of the loan's column, looked up per category; the numeric features are
+    multiplied out. The same sum as the matrix product, in the same feature order, so the
+    result differs from it by rounding only (a few units in the last place).
+    """
+    require_columns(frame, FEATURE_COLUMNS, "linear_predictor")
+    n_p, n_s = len(spec.products), len(spec.segments)
+    c_score, c_missing = coef[0], coef[1]
+    c_dpd = np.array([0.0, coef[2], coef[3], coef[4], 0.0])  # current and > 90 are the base
+    c_prod, c_seg = coef[5:5 + n_p], coef[5 + n_p:5 + n_p + n_s]
+    c_ltv, c_unsecured = coef[5 + n_p + n_s], coef[6 + n_p + n_s]
+    c_mob = coef[7 + n_p + n_s:]
+    score_z, missing, ltv, secured, mob_bin = _numeric_features(frame, spec)
+    eta = score_z * c_score + missing * c_missing
+    eta += c_dpd[dpd_bucket(frame["dpd"].to_numpy())]
+    eta += _coef_of(frame["product"], spec.products, c_prod)
+    eta += _coef_of(frame["segment"], spec.segments, c_seg)
+    eta += ltv * c_ltv + (~secured) * c_unsecured
+    eta += c_mob[mob_bin]
+    return eta + intercept
 
 
 def chain_model(transitions: pd.DataFrame, reason: str) -> PdModel:
@@ -484,7 +528,7 @@ def predict_pd(model: PdModel, frame: pd.DataFrame) -> np.ndarray:
         return np.zeros(0)
     bad = _non_performing(frame)
     if model.method == "logistic":
-        p = _logit_predict(design_matrix(frame, model.spec), model.coef, model.intercept)
+        p = _logistic(linear_predictor(frame, model.spec, model.coef, model.intercept))
     elif model.method == "roll_rate_chain":
         table = model.chain
         bucket = np.minimum(dpd_bucket(frame["dpd"].to_numpy()), 3)

@@ -25,6 +25,10 @@ Cache: the fitted model is kept until the next import: in memory and pickled und
 loans and the latest month (so a store written without import batches also refits after a
 change) and :data:`MODEL_VERSION`. The pickle is the app's own file in its own cache
 folder; nothing else is ever unpickled.
+
+The ECL aggregates (:func:`ecl_by`, :func:`ecl_by_months`) are kept until the next import
+too, per store, data version, month, scope, filters, grouping and parameters, in
+``data.result_cache`` (Parquet under ``$DAIHOU_CACHE_DIR/ecl/``).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from analytics.classification import NPL_CLASSES
 from data import read
 from data.config import REPO_ROOT
 from data.read import Filters, Scope
+from data.result_cache import ResultCache
 from data.schema import ImportBatch, Loan, Performance
 
 __all__ = [
@@ -68,6 +73,7 @@ __all__ = [
     "pd_model_report",
     "loan_ecl",
     "ecl_by",
+    "ecl_by_months",
     "stress_book",
     "run_stress",
 ]
@@ -475,12 +481,132 @@ def ecl_by(
     config: ecl_math.EclConfig = ecl_math.DEFAULT_ECL,
 ) -> pd.DataFrame:
     """ECL by stage and by ``by`` (region_code, branch_id, product, segment): loans, balance,
-    ecl, coverage (ECL ÷ balance); see ``analytics.ecl.ecl_summary``."""
+    ecl, coverage (ECL ÷ balance); see ``analytics.ecl.ecl_summary``. The month as in
+    :func:`loan_book`; computed by :func:`ecl_by_months` (cached until the next import)."""
+    _check_by(by)
+    month = _resolve_month(conn, scope, filters, as_of)
+    if month is None:
+        return pd.DataFrame(columns=[*by, "stage", "loans", "balance", "ecl", "coverage"])
+    out = ecl_by_months(conn, scope, filters, by, [month], config)
+    return out.drop(columns="as_of")
+
+
+def _check_by(by: tuple[str, ...]) -> None:
     bad = [d for d in by if d not in read.DIMENSIONS]
     if bad:
         raise ValueError(f"cannot group ECL by {bad}; choose from {read.DIMENSIONS}")
-    out = ecl_math.ecl_summary(loan_ecl(conn, scope, filters, as_of, config), by)
-    return out
+
+
+def _books_of_months(conn: sa.Connection, scope: Scope, filters: Filters, months: list[dt.date],
+                     by: tuple[str, ...]) -> pd.DataFrame:
+    """The books (active loans in scope under the filters' regions, products and segments) of
+    ``months`` in one statement: ``month_index``, the ``by`` columns and what the PD model and
+    the ECL need (as :func:`loan_book`), unordered; text columns as pandas categoricals, so
+    the per-category look-ups of the maths factorise integer codes, not strings."""
+    f = replace(filters, as_of=None, start=None, end=None)
+    cols = {
+        "month_index": _month_index(P.c.as_of),
+        **{d: P.c[d] for d in by},
+        "product": P.c.product,
+        "segment": P.c.segment,
+        "balance": _money(P.c.outstanding_principal),
+        "dpd": P.c.dpd,
+        "classification": P.c.classification,
+        "credit_score": P.c.credit_score,
+        "collateral_type": L.c.collateral_type,
+        "collateral_value": _money(sa.func.coalesce(P.c.collateral_value, L.c.collateral_value)),
+        "months_on_book": _month_index(P.c.as_of) - _month_index(L.c.disbursement_date),
+        "remaining_months": _month_index(L.c.maturity_date) - _month_index(P.c.as_of),
+    }
+    stmt = (
+        sa.select(*(c.label(name) for name, c in cols.items()))
+        .select_from(P.join(L, L.c.loan_id == P.c.loan_id))
+        .where(*read.book_conditions(scope, f, months=False), P.c.as_of.in_(months))
+    )
+    if conn.dialect.name == "duckdb":
+        result = conn.execute(stmt)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
+                table = result.cursor.to_arrow_table()
+        finally:
+            result.close()
+        return table.to_pandas(strings_to_categorical=True)
+    frame = read.read_frame(conn, stmt)
+    text = ["classification", "collateral_type", *{d for d in ("product", "segment", *by)}]
+    return frame.astype({c: "category" for c in text})
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categorical columns back to their categories' dtype (as :func:`loan_book` gives them)."""
+    for c in frame.columns:
+        if isinstance(frame[c].dtype, pd.CategoricalDtype):
+            frame[c] = frame[c].astype(frame[c].cat.categories.dtype)
+    return frame
+
+
+_ECL_CACHE = ResultCache("ecl", version=1)
+"""ECL aggregates per month (``ecl_by_months``), until the next import (``data.result_cache``)."""
+
+
+def ecl_by_months(
+    conn: sa.Connection,
+    scope: Scope,
+    filters: Filters,
+    by: tuple[str, ...] = (),
+    months: list[dt.date] | tuple[dt.date, ...] = (),
+    config: ecl_math.EclConfig = ecl_math.DEFAULT_ECL,
+    *,
+    use_cache: bool = True,
+) -> pd.DataFrame:
+    """:func:`ecl_by` for several months at once: ``as_of`` plus its columns, by month.
+
+    ``months`` are month ends (any day of the month); the filters' regions, products and
+    segments apply, their months do not. The books of the months not cached are read in
+    one statement, scored with :func:`pd_model` and passed to ``analytics.ecl``; each
+    month's result is cached (``data.result_cache``) under the store, its data version, the
+    month, the scope, the filters, ``by``, ``config`` and :data:`MODEL_VERSION`, so a new
+    import recomputes. Rows sorted by month, then ``by`` and stage; a month without a book
+    has no rows.
+    """
+    by = tuple(by)
+    _check_by(by)
+    wanted = sorted({read.month_end(m) for m in months})
+    cols = ["as_of", *by, "stage", "loans", "balance", "ecl", "coverage"]
+    parts = {
+        "scope": None if scope.regions is None else sorted(scope.regions),
+        "filters": [sorted(filters.regions), sorted(filters.products), sorted(filters.segments)],
+        "by": list(by),
+        "config": repr(config),
+        "model": MODEL_VERSION,
+    }
+    found: dict[dt.date, pd.DataFrame] = {}
+    keys: dict[dt.date, tuple[str, str]] = {}
+    if use_cache:
+        keys = dict(zip(wanted, _ECL_CACHE.keys(conn, [{**parts, "month": m.isoformat()} for m in wanted])))
+        for m in wanted:
+            hit = _ECL_CACHE.get(keys[m][1])
+            if hit is not None:
+                found[m] = hit
+    todo = [m for m in wanted if m not in found]
+    if todo:
+        book = _books_of_months(conn, scope, filters, todo, by)
+        if len(book):
+            book["pd_12m"] = pdm.predict_pd(pd_model(conn), book)
+            loans = ecl_math.loan_ecl(book, config)
+            summary = _plain(ecl_math.ecl_summary(loans, ("month_index", *by)))
+        else:
+            summary = pd.DataFrame(columns=["month_index", *cols[1:]])
+        for m in todo:
+            part = summary.loc[summary["month_index"] == _mi(m)].drop(columns="month_index").reset_index(drop=True)
+            part.insert(0, "as_of", m)
+            found[m] = part[cols]
+            if use_cache:
+                _ECL_CACHE.put(*keys[m], found[m])
+    frames = [found[m] for m in wanted if len(found[m])]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)
 
 
 # --- stress test ------------------------------------------------------------------------------

@@ -7,10 +7,11 @@ and ``analytics.regional`` adds changes and ranks. Every read takes ``conn, scop
 and builds on ``data.read.book_conditions``: a regional head sees only the regions of the
 scope and their branches, whatever the filters ask.
 
-Expected loss comes from ``data.credit.ecl_by(conn, scope, filters, by)`` (IFRS 9 style
-ECL by dimension, built in ``data.credit``) when that function exists; otherwise the
+Expected loss comes from ``data.credit.ecl_by_months(conn, scope, filters, by, months)``
+(IFRS 9 style ECL by dimension, built in ``data.credit``: the month, m-1 and m-12 in one
+read, each cached until the next import) when that function exists; otherwise the
 ``expected_loss`` column is NaN — no loss formula is invented here (see
-:func:`expected_loss_by`).
+:func:`expected_loss_by_months`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "NOT_COLLATERAL",
     "risk_aggregates",
     "expected_loss_by",
+    "expected_loss_by_months",
     "risk_kpis",
     "regional_risk",
     "branch_risk",
@@ -50,7 +52,7 @@ NOT_COLLATERAL: tuple[str, ...] = ("none", "guarantee")
 _GROUPS = ("region_code", "branch_id")
 
 
-def _month_filters(filters: Filters, month: dt.date) -> Filters:
+def _month_filters(filters: Filters, month: dt.date | None) -> Filters:
     return replace(filters, as_of=month, start=None, end=None)
 
 
@@ -125,25 +127,41 @@ def risk_aggregates(
 def expected_loss_by(
     conn: sa.Connection, scope: Scope, filters: Filters, by: str, month: dt.date
 ) -> pd.DataFrame | None:
-    """The hook for expected loss: ``data.credit.ecl_by`` at ``month`` by ``by``, if it exists.
+    """Expected loss at ``month`` by ``by``: :func:`expected_loss_by_months` of one month.
 
     Returns
     -------
     DataFrame or None
         ``by`` and ``expected_loss`` (store currency) per group; ``None`` while
-        ``data.credit.ecl_by`` is not available, in which case the tables show NaN.
+        ``data.credit.ecl_by_months`` is not available, in which case the tables show NaN.
+    """
+    out = expected_loss_by_months(conn, scope, filters, by, [month])
+    return None if out is None else out.drop(columns="as_of")
+
+
+def expected_loss_by_months(
+    conn: sa.Connection, scope: Scope, filters: Filters, by: str, months: Sequence[dt.date]
+) -> pd.DataFrame | None:
+    """The hook for expected loss: ``data.credit.ecl_by_months`` by ``by``, summed over the
+    stages, for ``months`` at once (one read of the months' books; cached per month by
+    ``data.credit`` until the next import).
+
+    Returns
+    -------
+    DataFrame or None
+        ``as_of``, ``by`` and ``expected_loss`` (store currency; NaN when a loan of the
+        group has no PD) per month and group; ``None`` while ``data.credit.ecl_by_months``
+        is not available.
     """
     try:
-        from data.credit import ecl_by  # built by the credit-risk work; optional here
+        from data.credit import ecl_by_months  # built by the credit-risk work; optional here
     except ImportError:
         return None
-    frame = ecl_by(conn, scope, _month_filters(filters, month), (by,))
-    if frame is None or frame.empty:
-        return pd.DataFrame({by: pd.Series(dtype=object), "expected_loss": pd.Series(dtype=float)})
-    col = next((c for c in ("expected_loss", "ecl") if c in frame.columns), None)
-    if col is None or by not in frame.columns:
-        raise ValueError(f"data.credit.ecl_by returned columns {list(frame.columns)}; need {by!r} and 'ecl'")
-    total = frame.groupby(by, dropna=False)[col].agg(lambda v: v.sum(skipna=False))
+    frame = ecl_by_months(conn, scope, _month_filters(filters, None), (by,), [month_end(m) for m in months])
+    if frame.empty:
+        return pd.DataFrame({"as_of": pd.Series(dtype=object), by: pd.Series(dtype=object),
+                             "expected_loss": pd.Series(dtype=float)})
+    total = frame.groupby(["as_of", by], dropna=False, sort=True)["ecl"].agg(lambda v: v.sum(skipna=False))
     return total.rename("expected_loss").reset_index()
 
 
@@ -171,15 +189,9 @@ def risk_kpis(
         return pd.DataFrame(columns=["as_of", by, "balance", "loans"])
     kpis = book_kpis(agg, policy)
     kpis["collateral_coverage"] = regional.collateral_coverage(kpis)
-    losses = []
-    if expected_loss:
-        for m in kpis["as_of"].unique():
-            el = expected_loss_by(conn, scope, filters, by, m)
-            if el is None:
-                break
-            losses.append(el.assign(as_of=m))
-    if losses:
-        kpis = kpis.merge(pd.concat(losses, ignore_index=True), on=["as_of", by], how="left")
+    el = expected_loss_by_months(conn, scope, filters, by, list(kpis["as_of"].unique())) if expected_loss else None
+    if el is not None:
+        kpis = kpis.merge(el, on=["as_of", by], how="left")
     else:
         kpis["expected_loss"] = np.nan
     return kpis
@@ -237,8 +249,9 @@ def regional_risk(
     rank_by : str
         The metric ranked, 1 = worst (default 30+ DPD overdue rate by balance).
     expected_loss : bool
-        Fill ``expected_loss`` from ``data.credit.ecl_by`` (loan-level PD and ECL for the
-        three months: by far the slowest part); False leaves it NaN.
+        Fill ``expected_loss`` from ``data.credit.ecl_by_months`` (loan-level PD and ECL
+        for the three months, one read, cached until the next import: the slowest part
+        when not cached); False leaves it NaN.
 
     Returns
     -------

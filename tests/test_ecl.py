@@ -5,11 +5,14 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from pandas.testing import assert_frame_equal
 
 from analytics.ecl import EclConfig, assign_stage, ecl_summary, horizon_pd, lgd, lifetime_pd, loan_ecl, secured_mask
-from data.credit import ecl_by, loan_ecl as store_loan_ecl
+from data import credit
+from data.credit import ecl_by, ecl_by_months, loan_ecl as store_loan_ecl
 from data.read import Filters, Scope
+from data.schema import ImportBatch, Performance
 from test_pd_model import FEB, PD_CURRENT, _private_cache, chain_store  # noqa: F401  (shared fixtures)
 
 
@@ -180,3 +183,95 @@ def test_ecl_of_an_empty_month(chain_store):
     with chain_store.connect() as c:
         out = ecl_by(c, Scope.all(), Filters(), as_of=dt.date(2020, 1, 31))
     assert out.empty
+
+
+# --- several months at once, the regional table, and the cache -----------------------------
+
+JAN = dt.date(2024, 1, 31)
+L1_ECL = PD_CURRENT * 0.45 * 1000  # see test_ecl_by_stage_from_store
+
+
+def test_ecl_by_months_matches_one_month_at_a_time(chain_store):
+    with chain_store.connect() as c:
+        both = ecl_by_months(c, Scope.all(), Filters(), ("region_code",), [FEB, dt.date(2024, 1, 1)], use_cache=False)
+        jan = ecl_by(c, Scope.all(), Filters(), ("region_code",), as_of=JAN)
+        feb = ecl_by(c, Scope.all(), Filters(), ("region_code",), as_of=FEB)
+    assert both["as_of"].tolist() == [JAN] * len(jan) + [FEB] * len(feb)  # sorted by month
+    for month, one in ((JAN, jan), (FEB, feb)):
+        part = both.loc[both["as_of"] == month].drop(columns="as_of").reset_index(drop=True)
+        assert_frame_equal(part, one, check_dtype=False)
+    # Feb by hand: 440000 has L1 (stage 1) and L2 (stage 2, 45 % of 2000); 110000 has L6 (PD 0), L5 (225)
+    f = feb.set_index(["region_code", "stage"])["ecl"]
+    np.testing.assert_allclose([f[("440000", 1)], f[("440000", 2)], f[("110000", 1)], f[("110000", 3)]],
+                               [L1_ECL, 900.0, 0.0, 225.0], rtol=1e-12)
+
+
+def test_regional_table_expected_loss_by_hand(chain_store):
+    from data.regional import regional_risk
+
+    with chain_store.connect() as c:
+        t = regional_risk(c, Scope.all(), Filters(), FEB).set_index("region_code")
+        gd = regional_risk(c, Scope.of(["440000"]), Filters(), FEB)
+    np.testing.assert_allclose(t.loc[["440000", "110000"], "expected_loss"], [L1_ECL + 900.0, 225.0], rtol=1e-12)
+    assert gd["region_code"].tolist() == ["440000"]
+    assert gd["expected_loss"].iloc[0] == pytest.approx(L1_ECL + 900.0, rel=1e-12)
+
+
+def _count_reads(monkeypatch) -> list:
+    calls: list = []
+    real = credit._books_of_months
+
+    def counting(conn, scope, filters, months, by):
+        calls.append(list(months))
+        return real(conn, scope, filters, months, by)
+
+    monkeypatch.setattr(credit, "_books_of_months", counting)
+    return calls
+
+
+def test_ecl_cache_is_keyed_by_month_scope_filters_and_grouping(chain_store, monkeypatch):
+    calls = _count_reads(monkeypatch)
+    with chain_store.connect() as c:
+        first = ecl_by_months(c, Scope.all(), Filters(), ("region_code",), [FEB])
+        again = ecl_by_months(c, Scope.all(), Filters(), ("region_code",), [FEB])
+        assert len(calls) == 1
+        assert_frame_equal(first, again)
+        # only the month not cached yet is read
+        ecl_by_months(c, Scope.all(), Filters(), ("region_code",), [JAN, FEB])
+        assert calls[-1] == [JAN]
+        # scope, filters and grouping are part of the key: each is computed, and in scope
+        gd = ecl_by_months(c, Scope.of(["440000"]), Filters(), ("region_code",), [FEB])
+        consumer = ecl_by_months(c, Scope.all(), Filters(products=("mortgage",)), ("region_code",), [FEB])
+        by_stage = ecl_by_months(c, Scope.all(), Filters(), (), [FEB])
+        assert len(calls) == 5
+        nobody = ecl_by_months(c, Scope.of([]), Filters(), ("region_code",), [FEB])
+    assert set(gd["region_code"]) == {"440000"} and gd["loans"].sum() == 2
+    assert consumer["region_code"].tolist() == ["110000"] and consumer["loans"].tolist() == [1]  # L6
+    assert by_stage["loans"].tolist() == [2, 1, 1]
+    assert nobody.empty
+
+
+def test_ecl_cache_survives_a_restart_and_is_dropped_by_an_import(chain_store, monkeypatch, tmp_path):
+    with chain_store.connect() as c:
+        before = ecl_by_months(c, Scope.all(), Filters(), ("region_code",), [FEB])
+    files = list((tmp_path / "cache" / "ecl").glob("*.parquet"))
+    assert len(files) == 1
+    credit._ECL_CACHE.clear_memory()  # a new process: read from disk, nothing recomputed
+    calls = _count_reads(monkeypatch)
+    with chain_store.connect() as c:
+        assert_frame_equal(ecl_by_months(c, Scope.all(), Filters(), ("region_code",), [FEB]), before,
+                           check_dtype=False)
+    assert calls == []
+    # an import changes L2's balance: the next call recomputes, and the old entry is deleted
+    with chain_store.begin() as c:
+        c.execute(sa.update(Performance.__table__).where(Performance.__table__.c.loan_id == "L2",
+                                                         Performance.__table__.c.as_of == FEB)
+                  .values(outstanding_principal=4000))
+        c.execute(ImportBatch.__table__.insert().values(started_at=dt.datetime(2024, 5, 1)))
+    with chain_store.connect() as c:
+        after = ecl_by_months(c, Scope.all(), Filters(), ("region_code",), [FEB])
+    assert calls == [[FEB]]
+    gd = after.set_index(["region_code", "stage"])
+    assert gd.loc[("440000", 2), "balance"] == 4000.0 and gd.loc[("440000", 2), "ecl"] == pytest.approx(1800.0)
+    new_files = list((tmp_path / "cache" / "ecl").glob("*.parquet"))
+    assert len(new_files) == 1 and new_files != files

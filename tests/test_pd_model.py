@@ -30,9 +30,10 @@ defaults (k <= 10): ¼ Σ_{k<12} ¼^k + ¼ Σ_{k<11} ¼^k = ⅓ (2 − ¼^12 −
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):
-    """Each test caches models in its own folder and starts with an empty memory cache."""
+    """Each test caches models (and ECL) in its own folder and starts with empty memory caches."""
     monkeypatch.setenv("DAIHOU_CACHE_DIR", str(tmp_path / "cache"))
     credit._memory.clear()
+    credit._ECL_CACHE.clear_memory()
 
 
 def _perf(loan, as_of, region, product, bal, dpd, cls, *, status="active", score=700, cv=None, segment="retail"):
@@ -380,3 +381,23 @@ def test_model_is_cached_until_the_data_changes(separable_store, tmp_path):
         refitted = credit.pd_model(c)
     assert refitted is not reloaded
     assert len(list((tmp_path / "cache" / "models").glob("pd-*.pkl"))) == 2
+
+
+def test_linear_predictor_equals_the_design_matrix_product():
+    """Scoring without the matrix gives the matrix product (unseen categories score as the base)."""
+    rng = np.random.default_rng(7)
+    n = 500
+    spec = pdm.FeatureSpec(650.0, 80.0, ("consumer", "mortgage"), ("retail", "sme"))
+    frame = pd.DataFrame({
+        "credit_score": np.where(rng.random(n) < 0.1, np.nan, rng.normal(650, 100, n)),
+        "dpd": rng.choice([0, 5, 30, 31, 60, 61, 90, 91, 200], n),
+        "product": rng.choice(["consumer", "mortgage", "credit_card", None], n),
+        "segment": pd.Categorical(rng.choice(["retail", "sme", "corporate"], n)),
+        "balance": rng.uniform(0, 1000, n),
+        "collateral_type": rng.choice(["real_estate", "none", None, "vehicle"], n),
+        "collateral_value": np.where(rng.random(n) < 0.2, np.nan, rng.uniform(0, 2000, n)),
+        "months_on_book": rng.integers(0, 60, n),
+    })
+    coef = rng.normal(0, 1, len(spec.names))
+    expected = pdm.design_matrix(frame, spec) @ coef + 0.3
+    np.testing.assert_allclose(pdm.linear_predictor(frame, spec, coef, 0.3), expected, rtol=1e-12, atol=1e-12)
