@@ -7,6 +7,10 @@ caller's transaction, which keeps an import all-or-nothing):
 * DuckDB: the frame is registered as a view and copied with ``INSERT ... SELECT``;
 * PostgreSQL (psycopg 3): ``COPY ... FROM STDIN``;
 * any other dialect: SQLAlchemy ``executemany`` in chunks.
+
+A write into ``performance`` also records its months as changed in the roll summary's
+freshness marker (``data.summaries.performance_changed``), in the same transaction, so the
+pre-aggregated summary is never read while it lags the table.
 """
 
 from __future__ import annotations
@@ -33,10 +37,15 @@ def insert_frame(conn: sa.Connection, table: sa.Table, df: pd.DataFrame) -> int:
     """Insert every row of ``df`` into ``table`` on ``conn``; return the row count.
 
     Columns of ``df`` must be columns of ``table`` (a subset is fine: the others take their
-    defaults). Missing values (NaN, NaT, None, pd.NA) are written as NULL.
+    defaults). Missing values (NaN, NaT, None, pd.NA) are written as NULL. Rows written into
+    ``performance`` mark their months stale in the roll summary (``data.summaries``).
     """
     if df.empty:
         return 0
+    if table.name == "performance":
+        from data.summaries import performance_changed
+
+        performance_changed(conn, df["as_of"] if "as_of" in df.columns else None)
     cols = _column_order(table, df)
     df = df[cols]
     name = conn.dialect.name

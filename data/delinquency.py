@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from analytics import delinquency as dq
 from analytics.delinquency import BUCKET_UPPER_DPD, DPD_BUCKETS, Measure
+from data import summaries
 from data.read import (
     DIMENSIONS, Filters, Scope, book_aggregates, book_conditions, month_end, month_start, read_frame,
     scope_condition,
@@ -43,6 +44,7 @@ __all__ = [
     "previous_month",
     "months_with_rows",
     "month_pairs",
+    "transition_select",
     "transition_sums",
     "overdue_rates",
     "bucket_counts",
@@ -158,6 +160,79 @@ def _loan_filters(scope: Scope, filters: Filters, table: sa.Table) -> list[sa.Co
     return book_conditions(scope, filters, table=table, active_only=False, months=False)
 
 
+def transition_select(
+    pairs: Mapping[dt.date, dt.date],
+    kind: Literal["bucket", "class"] = "bucket",
+    scope: Scope | None = None,
+    filters: Filters | None = None,
+    *,
+    by: Sequence[str] = (),
+    constant_pair: bool = False,
+) -> sa.Select:
+    """The live self-join of ``performance`` behind :func:`transition_sums`, as a statement.
+
+    Columns ``as_of`` (the to month), the ``by`` columns of the from row (region_code,
+    product, segment, ...), ``from_state``, ``to_state``, ``loans`` and ``balance`` (Σ
+    balance at the from month, DOUBLE), grouped and ordered by the keys. ``pairs`` is
+    ``{from month: to month}``, non-empty; ``constant_pair`` (one pair only) puts the months
+    in as constants, so the database filters both scans by month (several times faster than
+    the VALUES join for one pair).
+    ``scope`` / ``filters`` default to everything. ``data.summaries`` builds the roll summary
+    from this statement, so the summary and the live read share one definition.
+    """
+    scope = scope if scope is not None else Scope.all()
+    filters = filters if filters is not None else Filters()
+    p0, p1 = P.alias("p0"), P.alias("p1")
+    if constant_pair:
+        ((frm, to),) = pairs.items()
+        source = p0.outerjoin(p1, sa.and_(p1.c.loan_id == p0.c.loan_id, p1.c.as_of == to))
+        month_cond: sa.ColumnElement[bool] = p0.c.as_of == frm
+        # A constant column, not a GROUP BY key (a bare parameter cannot be one on DuckDB).
+        to_month = sa.literal(to, sa.Date).label("as_of")
+    else:
+        # A small VALUES table of (from, to) months: plain equi-joins, fastest on both back ends.
+        pr = sa.values(sa.column("prev", sa.Date), sa.column("cur", sa.Date), name="month_pairs").data(
+            sorted(pairs.items())
+        )
+        source = p0.join(pr, p0.c.as_of == pr.c.prev).outerjoin(
+            p1, sa.and_(p1.c.loan_id == p0.c.loan_id, p1.c.as_of == pr.c.cur)
+        )
+        month_cond = sa.true()
+        to_month = pr.c.cur.label("as_of")
+    if kind == "bucket":
+        from_state, active_to = bucket_expr(p0.c.dpd), bucket_expr(p1.c.dpd)
+    elif kind == "class":
+        from_state, active_to = p0.c.classification, p1.c.classification
+    else:
+        raise ValueError(f"kind must be 'bucket' or 'class', not {kind!r}")
+    to_state = sa.case(
+        (p1.c.loan_id.is_(None), "missing"),
+        (p1.c.status == "closed", "closed"),
+        (p1.c.status == "written_off", "written_off"),
+        else_=active_to,
+    )
+    keys = [*(p0.c[d] for d in by), from_state.label("from_state"), to_state.label("to_state")]
+    if not constant_pair:
+        keys.insert(0, to_month)
+    return (
+        sa.select(
+            *([to_month] if constant_pair else []),
+            *keys,
+            sa.func.count().label("loans"),
+            sa.cast(sa.func.coalesce(sa.func.sum(p0.c.outstanding_principal), 0), sa.Double).label("balance"),
+        )
+        .select_from(source)
+        .where(*book_conditions(scope, filters, table=p0, months=False), month_cond)
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+
+
+def _consecutive(pairs: Mapping[dt.date, dt.date]) -> bool:
+    """True when every pair is (month before m, m) with m a month end (what the roll summary holds)."""
+    return all(to == month_end(to) and frm == previous_month(to) for frm, to in pairs.items())
+
+
 def transition_sums(
     conn: sa.Connection,
     scope: Scope,
@@ -174,59 +249,20 @@ def transition_sums(
 
     Returns columns ``as_of`` (the to month), ``from_state``, ``to_state``, ``loans`` and
     ``balance`` (Σ balance at the from month, float); pairs that occur only.
+
+    Buckets of consecutive months are read from the pre-aggregated ``roll_summary`` when it
+    is current (``data.summaries``); otherwise, and for classes, from the live self-join of
+    ``performance`` (:func:`transition_select`), which is the reference. Both give the
+    same figures (balances up to float rounding).
     """
     cols = ["as_of", "from_state", "to_state", "loans", "balance"]
     if not pairs:
         return pd.DataFrame(columns=cols)
-    p0, p1 = P.alias("p0"), P.alias("p1")
-    if len(pairs) == 1:
-        # Constants: the database filters both scans by month.
-        ((frm, to),) = pairs.items()
-        source = p0.outerjoin(p1, sa.and_(p1.c.loan_id == p0.c.loan_id, p1.c.as_of == to))
-        month_cond: sa.ColumnElement[bool] = p0.c.as_of == frm
-        to_month: sa.ColumnElement | None = None
-    else:
-        # A small VALUES table of (from, to) months: plain equi-joins, fastest on both back ends.
-        pr = sa.values(sa.column("prev", sa.Date), sa.column("cur", sa.Date), name="month_pairs").data(
-            sorted(pairs.items())
-        )
-        source = p0.join(pr, p0.c.as_of == pr.c.prev).outerjoin(
-            p1, sa.and_(p1.c.loan_id == p0.c.loan_id, p1.c.as_of == pr.c.cur)
-        )
-        month_cond = sa.true()
-        to_month = pr.c.cur
-    if kind == "bucket":
-        from_state, active_to = bucket_expr(p0.c.dpd), bucket_expr(p1.c.dpd)
-    elif kind == "class":
-        from_state, active_to = p0.c.classification, p1.c.classification
-    else:
-        raise ValueError(f"kind must be 'bucket' or 'class', not {kind!r}")
-    to_state = sa.case(
-        (p1.c.loan_id.is_(None), "missing"),
-        (p1.c.status == "closed", "closed"),
-        (p1.c.status == "written_off", "written_off"),
-        else_=active_to,
-    )
-    keys = [from_state.label("from_state"), to_state.label("to_state")]
-    if to_month is not None:  # (a bare parameter cannot be a GROUP BY key on DuckDB: one month is added below)
-        keys.insert(0, to_month.label("as_of"))
-    stmt = (
-        sa.select(
-            *keys,
-            sa.func.count().label("loans"),
-            sa.cast(sa.func.coalesce(sa.func.sum(p0.c.outstanding_principal), 0), sa.Double).label("balance"),
-        )
-        .select_from(source)
-        .where(*book_conditions(scope, filters, table=p0, months=False), month_cond)
-        .group_by(*keys)
-        .order_by(*keys)
-    )
-    out = read_frame(conn, stmt)
-    if out.empty:
-        return pd.DataFrame(columns=cols)
-    if to_month is None:
-        out.insert(0, "as_of", to)
-    return out[cols]
+    if kind == "bucket" and _consecutive(pairs) and summaries.roll_summary_is_current(conn):
+        out = read_frame(conn, summaries.roll_summary_select(scope, filters, sorted(pairs.values())))
+        return out if not out.empty else pd.DataFrame(columns=cols)
+    out = read_frame(conn, transition_select(pairs, kind, scope, filters, constant_pair=len(pairs) == 1))
+    return out if not out.empty else pd.DataFrame(columns=cols)
 
 
 def overdue_rates(conn: sa.Connection, scope: Scope, filters: Filters, by: Sequence[str] = ()) -> pd.DataFrame:

@@ -1381,9 +1381,12 @@ def generate_into(
     Each chunk goes through :func:`data.importer.load_tables`; a rejected chunk would be a
     generator bug and raises ``RuntimeError`` with the report's summary (that chunk's
     transaction is rolled back; earlier chunks stay loaded). ``progress(fraction, message)``
-    is called after each chunk.
+    is called after each chunk. The chunks only mark their months stale in the roll summary;
+    it is refreshed once at the end, for the months loaded (``data.summaries``; until then
+    roll-rate reads use the live join).
     """
     from data.importer import load_tables
+    from data.summaries import sync_roll_summary
 
     res = GenerateResult()
     t_start = time.perf_counter()
@@ -1399,7 +1402,10 @@ def generate_into(
             break
         t1 = time.perf_counter()
         with engine.begin() as conn:
-            report = load_tables(conn, chunk.tables(), region_set=region_set, currency=currency, username=username)
+            report = load_tables(
+                conn, chunk.tables(), region_set=region_set, currency=currency, username=username,
+                refresh_summaries=False,
+            )
             if not report.ok:
                 raise RuntimeError(f"generated chunk {chunk.loan_range} rejected: {report.summary()}")
         res.load_seconds += time.perf_counter() - t1
@@ -1411,5 +1417,9 @@ def generate_into(
         del chunk
         if progress:
             progress(done / total, f"Loaded {done:,} of {n_loans:,} loans ({res.performance:,} performance rows)")
+    t2 = time.perf_counter()
+    with engine.begin() as conn:
+        sync_roll_summary(conn)
+    res.load_seconds += time.perf_counter() - t2
     res.total_seconds = time.perf_counter() - t_start
     return res

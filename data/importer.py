@@ -60,7 +60,7 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from analytics.classification import normalise_class, stored_class, unknown_class_mask
-from data import bulk
+from data import bulk, summaries
 from data.config import settings
 from data.regions import RegionSet, get_region_set, normalise_region_series
 from data.schema import (
@@ -1120,6 +1120,7 @@ class _Import:
         self.t: dict[str, _Parsed] = {}
         self.loans_new_mask: np.ndarray | None = None
         self.stored_loan_attrs = pd.DataFrame()
+        self.refresh_summaries = True
 
     # -- validation ---------------------------------------------------------------------------
 
@@ -1298,9 +1299,14 @@ class _Import:
             self._write_customers(report, batch_id, step("customers", self.t["customers"].n))
         if "performance" in self.t:
             self._write_performance(report, batch_id, step("performance", self.t["performance"].n))
+            # Month re-loads update or delete stored rows outside bulk.insert_frame: record them too.
+            summaries.performance_changed(conn, report.months)
         for name in ("collections", "inspections"):
             if name in self.t:
                 self._write_keyed(report, name, batch_id, step(name, self.t[name].n))
+        if "performance" in self.t and self.refresh_summaries:
+            self.progress(0.96, "updating the roll-rate summary")
+            summaries.refresh_roll_summary(conn, report.months)
 
         self.progress(0.97, "recording the import")
         conn.execute(
@@ -1575,6 +1581,7 @@ def load_tables(
     currency: str,
     username: str | None = None,
     progress: Callable[[float, str], None] | None = None,
+    refresh_summaries: bool = True,
 ) -> ImportReport:
     """Validate the tables of one import and, when nothing is rejected, write them on ``conn``.
 
@@ -1589,6 +1596,10 @@ def load_tables(
     ``region_set`` is fixed on the first load of a store (with ``currency``); a later load
     naming another set is rejected. ``progress(fraction, message)`` is called at each stage
     and per chunk of the large tables.
+
+    The roll summary (``data.summaries``) is refreshed for the months loaded, in the same
+    transaction; ``refresh_summaries=False`` only marks those months stale (for a caller
+    that loads many chunks and refreshes once at the end, as the demo generator does).
     """
     started = dt.datetime.now()
     report = ImportReport()
@@ -1633,6 +1644,7 @@ def load_tables(
 
         job = _Import(conn, raws, rs, currency, username, prog, started)
         job.rejects = rejects
+        job.refresh_summaries = refresh_summaries
         job.validate()
     except Exception as exc:  # a lookup failed: the store could not be read
         log.exception("import validation failed")

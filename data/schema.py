@@ -55,6 +55,7 @@ __all__ = [
     "AuditLog",
     "StressScenario",
     "ImportBatch",
+    "RollSummary",
     "CLASSES",
     "STATUSES",
 ]
@@ -316,3 +317,27 @@ class ImportBatch(Base):
     months: Mapped[str | None] = mapped_column(Text)
     """Months loaded, as JSON list of YYYY-MM-DD month ends."""
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class RollSummary(Base):
+    """DPD-bucket transitions m-1 → m, pre-aggregated per region, product and segment.
+
+    Kept equal to what ``data.delinquency.transition_sums`` computes from ``performance``
+    (one group of its self-join per row) by ``data.summaries``, in the transaction of every
+    write of ``performance``; a ``store_settings`` marker says whether it is current.
+    """
+
+    __tablename__ = "roll_summary"
+    as_of: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    """The to month m (last day); the from month is the month before."""
+    region_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    product: Mapped[str] = mapped_column(String(32), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(16), primary_key=True)
+    from_state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """DPD bucket at m-1 of a loan active at m-1."""
+    to_state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """DPD bucket at m if active, else closed / written_off (its status) or missing (no row)."""
+    loans: Mapped[int] = mapped_column(Integer)
+    """Loans making the move (count)."""
+    balance: Mapped[float] = mapped_column(Double)
+    """Σ balance at m-1 of those loans, store currency."""

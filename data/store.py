@@ -65,9 +65,10 @@ def fix_region_set(conn: sa.Connection, name: str, currency: str, regions: list[
 
 
 def clear_portfolio(conn: sa.Connection) -> None:
-    """Delete every loan-tape row, alert, import batch and the store settings.
+    """Delete every loan-tape row, alert, import batch, summary and the store settings.
 
-    Users, the audit log and saved scenarios stay. Used to replace the demo portfolio.
+    Users, the audit log and saved scenarios stay. Used to replace the demo portfolio. The
+    (empty) roll summary is then marked current again.
     """
     from data.schema import (
         Alert,
@@ -77,7 +78,11 @@ def clear_portfolio(conn: sa.Connection) -> None:
         ImportBatch,
         Inspection,
         Performance,
+        RollSummary,
     )
+    from data.summaries import refresh_roll_summary
 
-    for model in (Performance, CollectionCase, Inspection, Alert, Loan, Customer, Branch, Region, ImportBatch, StoreSetting):
+    for model in (Performance, RollSummary, CollectionCase, Inspection, Alert, Loan, Customer, Branch, Region, ImportBatch,
+                  StoreSetting):
         conn.execute(sa.delete(model))
+    refresh_roll_summary(conn)  # nothing stored: an empty summary, marked current
