@@ -117,6 +117,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
+        pol = report["provision_policy"]  # the store's (set on the Data page)
+        print(f"Provision policy: coverage >= {pol['min_coverage']:.0%}, loan provision ratio >= "
+              f"{pol['min_loan_provision_ratio']:.1%}, general reserve {pol['general_rate']:.1%}")
         for m in report["months"]:
             print(
                 f"{m['as_of']}  loans {m['loans']:>9,}  balance {m['balance']:>18,.2f}  "
@@ -150,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--rejections", metavar="CSV", help="where to write the rejection report")
     ld.set_defaults(func=cmd_load)
 
-    r = sub.add_parser("report", help="the KPI report of metrics.md")
+    r = sub.add_parser("report", help="the KPI report of metrics.md, against the store's provision policy")
     r.add_argument("--json", action="store_true", help="print JSON (the documented format)")
     r.add_argument("--as-of", help="one month, YYYY-MM (default: every stored month)")
     r.set_defaults(func=cmd_report)

@@ -16,6 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.classification import CLASSES
+from analytics.kpi import DEFAULT_POLICY, ProvisionPolicy
 from data import read, regional
 from data.config import settings
 from data.read import Filters, Scope, book_conditions, month_end, read_frame
@@ -91,10 +92,12 @@ def map_shapes(
 
 
 def region_table(
-    conn: sa.Connection, scope: Scope, filters: Filters, *, expected_loss: bool = False
+    conn: sa.Connection, scope: Scope, filters: Filters, *, expected_loss: bool = False,
+    policy: ProvisionPolicy = DEFAULT_POLICY,
 ) -> pd.DataFrame:
     """``data.regional.regional_risk`` at the filters' month (else the latest), without its
-    expensive three-month expected loss; with ``expected_loss=True`` the ``expected_loss``
+    expensive three-month expected loss, under the provision ``policy`` (the store's, from
+    the page); with ``expected_loss=True`` the ``expected_loss``
     column is filled for the shown month only (``data.regional.expected_loss_by``: the
     loan-level ECL of ``data.credit``), and its changes stay NaN.
 
@@ -105,7 +108,7 @@ def region_table(
         ``attrs``: ``as_of``, ``previous``, ``year_ago``, ``rank_by``, ``expected_loss``
         (whether the column was filled).
     """
-    table = regional.regional_risk(conn, scope, filters, expected_loss=False)
+    table = regional.regional_risk(conn, scope, filters, policy=policy, expected_loss=False)
     attrs = dict(table.attrs)
     if expected_loss and not table.empty and attrs.get("as_of") is not None:
         el = regional.expected_loss_by(conn, scope, filters, "region_code", attrs["as_of"])

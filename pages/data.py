@@ -1,9 +1,11 @@
-"""Data (数据管理): load a loan tape (administrators), the import history, the data quality.
+"""Data (数据管理): load a loan tape (administrators), the import history, the data quality, settings.
 
 Administrators upload the five tables, see a preview, validate (the whole import is run and
 rolled back, so nothing is written), read the full rejection report, and confirm the load
 (all or nothing, with progress). Everyone sees the import history and the data-quality
-summary of the tables in their own regions. The role is checked again by ``data.admin``.
+summary of the tables in their own regions, and under Settings (设置) the store's provision
+policy, which administrators can change (``components.policy``). The role is checked again
+by ``data.admin`` / ``data.policy``.
 """
 
 import streamlit as st
@@ -16,6 +18,7 @@ from components.downloads import download_buttons, table_with_downloads
 from components.filters import current_filters
 from components.i18n import lang, lang_tabs, tr
 from components.query import query
+from components.policy import policy_settings
 from components.store import data_changed, engine
 from data import quality
 from data.admin import can_load, load_as, validate_as
@@ -33,9 +36,9 @@ st.title(tr("Data", "数据管理"))
 if not admin:
     st.caption(tr("Only administrators can load data; here you see the import history and the data quality "
                   "of your regions.", "只有管理员可以导入数据；此处可查看导入记录和本人权限地区的数据质量。"))
-sections = (["upload"] if admin else []) + ["history", "quality"]
+sections = (["upload"] if admin else []) + ["history", "quality", "settings"]
 names = {"upload": ("Load a tape", "导入数据"), "history": ("Import history", "导入记录"),
-         "quality": ("Data quality", "数据质量")}
+         "quality": ("Data quality", "数据质量"), "settings": ("Settings", "设置")}
 tabs = lang_tabs("data_tab", {s: names[s] for s in sections})
 
 # --------------------------------------------------------------------------- load a tape (admin)
@@ -210,3 +213,8 @@ if tabs["quality"].open:
         )
 
         _quality_detail(user.scope, f, checks, missing)
+
+# --------------------------------------------------------------------------- settings
+if tabs["settings"].open:
+    with tabs["settings"]:
+        policy_settings(user)

@@ -15,7 +15,6 @@ import streamlit as st
 
 from analytics.delinquency import DEFINITIONS as DQ_DEF
 from analytics.provisions import DEFINITIONS as PV_DEF
-from analytics.kpi import DEFAULT_POLICY
 from components import charts_delinquency as cd
 from components.auth import current_user
 from components.charts import show_chart
@@ -23,6 +22,7 @@ from components.downloads import table_with_downloads
 from components.filters import current_filters
 from components.formatting import fmt_count, fmt_money, fmt_rate
 from components.i18n import lang, lang_tabs, t, tr
+from components.policy import current_policy
 from components.query import query
 from data import classification as dc
 from data import delinquency as dd
@@ -38,6 +38,7 @@ if flt.as_of is None:
     st.info(t("no_data"))
     st.stop()
 cur = query(ov.currency, scope)
+policy = current_policy()  # the store's provision minimums (Data page, Settings)
 
 
 def money(v: float) -> str:
@@ -112,7 +113,7 @@ tabs = lang_tabs("dq_tab", {k: (cd.tab_label(k, "en"), cd.tab_label(k, "zh")) fo
 
 @st.fragment
 def trend_tab() -> None:
-    kpis = query(monthly_kpis, scope, flt.history())
+    kpis = query(monthly_kpis, scope, flt.history(), policy=policy)
     upto = kpis[kpis["as_of"] <= flt.as_of]
     threshold = st.segmented_control(
         tr("Days past due", "逾期天数"), [0, 30, 90], default=30, required=True, key="dq_threshold",
@@ -307,7 +308,7 @@ def vintage_tab() -> None:
 
 @st.fragment
 def classification_tab() -> None:
-    kpis = query(monthly_kpis, scope, flt.history())
+    kpis = query(monthly_kpis, scope, flt.history(), policy=policy)
     window = cd.in_window(kpis[kpis["as_of"] <= flt.as_of], flt.start, flt.end)
     fig = cd.class_mix_figure(window, measure, lg, tr(f"Five-level classification ({cd.measure_label(measure, lg)})",
                                                       f"五级分类结构（{cd.measure_label(measure, lg)}）"))
@@ -324,12 +325,11 @@ def classification_tab() -> None:
         hint(tr("Click a bar segment to list the loans in that class and month.", "点击柱形中的分类，查看该月该类贷款明细。"))
 
     st.subheader(tr(f"Provisions {flt.as_of:%Y-%m}", f"贷款损失准备 {flt.as_of:%Y-%m}"))
-    provisions, check = ov.provisions_at(kpis, flt.as_of)
+    provisions, check = ov.provisions_at(kpis, flt.as_of, policy)
     if check.empty:
         st.info(t("no_data"))
         return
     row = check.iloc[0]
-    pol = DEFAULT_POLICY
     c1, c2, c3, c4 = st.columns(4)
     c1.metric(tr("Provisions 贷款损失准备", "贷款损失准备"), money(row["provisions"]), border=True,
               help=both("provisions", PV_DEF))
@@ -338,11 +338,11 @@ def classification_tab() -> None:
         return f"≥ {minimum} · " + (tr("met", "达标") if met else tr(f"short {money(gap)}", f"缺口 {money(gap)}"))
 
     c2.metric(tr("Coverage 拨备覆盖率", "拨备覆盖率 Coverage"), fmt_rate(row["provision_coverage"], 1), border=True,
-              delta=against(row["coverage_met"], f"{pol.min_coverage:.0%}", row["coverage_gap"]),
+              delta=against(row["coverage_met"], f"{policy.min_coverage:.0%}", row["coverage_gap"]),
               delta_color="off" if row["coverage_met"] else "inverse", delta_arrow="off",
               help=both("provision_coverage", PV_DEF))
     c3.metric(tr("LPR 拨贷比", "拨贷比 LPR"), fmt_rate(row["loan_provision_ratio"]), border=True,
-              delta=against(row["loan_provision_met"], f"{pol.min_loan_provision_ratio:.1%}", row["loan_provision_gap"]),
+              delta=against(row["loan_provision_met"], f"{policy.min_loan_provision_ratio:.1%}", row["loan_provision_gap"]),
               delta_color="off" if row["loan_provision_met"] else "inverse", delta_arrow="off",
               help=both("loan_provision_ratio", PV_DEF))
     c4.metric(tr("To add", "需补提"), money(row["shortfall"]), border=True, help=both("shortfall", PV_DEF))

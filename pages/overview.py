@@ -11,7 +11,6 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from analytics.delinquency import DEFINITIONS as DQ_DEF
-from analytics.kpi import DEFAULT_POLICY
 from analytics.provisions import DEFINITIONS as PV_DEF
 from components import charts_delinquency as cd
 from components.auth import current_user
@@ -21,6 +20,7 @@ from components.filters import current_filters
 from components.formatting import fmt_count, fmt_money, fmt_rate
 from components.i18n import lang, t, tr
 from components.kpi_cards import Card, kpi_row
+from components.policy import current_policy
 from components.query import query
 from data import overview as ov
 from data.reports import monthly_kpis
@@ -37,7 +37,8 @@ if flt.as_of is None:
 # Alerts are evaluated (Early warning page) without a new data version: re-read their
 # counts at most a minute late; the KPIs stay cached by data version.
 alerts = query(ov.high_alerts, scope, flt.history(), refresh=int(time.time() // 60))
-kpis = ov.with_alerts(query(monthly_kpis, scope, flt.history()), alerts)
+policy = current_policy()  # the store's minimums and general reserve rate (Data page, Settings)
+kpis = ov.with_alerts(query(monthly_kpis, scope, flt.history(), policy=policy), alerts)
 upto = kpis[kpis["as_of"] <= flt.as_of]
 if upto.empty:
     st.info(t("no_data"))
@@ -68,7 +69,7 @@ def link(page: str, text: str, tab: str | None = None) -> None:
 
 
 DELINQUENCY, REGIONAL, STRESS, ALERTS = "pages/delinquency.py", "pages/regional.py", "pages/stress.py", "pages/alerts.py"
-min_cov, min_lpr = DEFAULT_POLICY.min_coverage, DEFAULT_POLICY.min_loan_provision_ratio
+min_cov, min_lpr = policy.min_coverage, policy.min_loan_provision_ratio
 
 # --- KPI cards: value, change against last month, sparkline, link -----------------------
 row1 = [

@@ -16,6 +16,7 @@ from components.downloads import table_with_downloads
 from components.filters import current_filters
 from components.i18n import lang, lang_tabs, tr
 from components.maps import choropleth
+from components.policy import current_policy
 from components.query import query, query_resource
 from data import regional, regional_view
 from data.read import Scope
@@ -39,12 +40,13 @@ basemap = c2.toggle(tr("Basemap", "底图"), value=False, key="region_basemap", 
                     help=tr("A light street basemap; needs the tile server to be reachable. The regions draw without it.",
                             "浅色底图，需能访问瓦片服务器；不开底图地图照常显示。"))
 spec = rp.metric_spec(metric)
+policy = current_policy()  # the store's provision policy (Data page, Settings)
 
 if spec.key == "el":
     with st.spinner(tr("Computing expected loss loan by loan…", "正在逐笔计算预期信用损失…"), show_time=True):
-        table = query(regional_view.region_table, scope, flt.month(), expected_loss=True)
+        table = query(regional_view.region_table, scope, flt.month(), expected_loss=True, policy=policy)
 else:
-    table = query(regional_view.region_table, scope, flt.month())
+    table = query(regional_view.region_table, scope, flt.month(), policy=policy)
 if table.empty:
     st.info(tr("No loans for this selection.", "当前筛选条件下没有数据。"))
     st.stop()
@@ -110,11 +112,11 @@ def province_panel(code: str, row: dict, rank: object) -> None:
     }).values()
     with t_trend:
         if t_trend.open:
-            kpis = query(monthly_kpis, scope, replace(flt.trend(), regions=one))
+            kpis = query(monthly_kpis, scope, replace(flt.trend(), regions=one), policy=policy)
             show_chart(rp.trend_figure(kpis, name, L), key="region_trend_chart")
     with t_prod:
         if t_prod.open:
-            by_product = query(monthly_kpis, scope, replace(flt.month(), regions=one), ("product",))
+            by_product = query(monthly_kpis, scope, replace(flt.month(), regions=one), ("product",), policy=policy)
             show_chart(rp.product_figure(by_product, L, CURRENCY), key="region_product_chart")
             prod = rp.product_table(by_product, L, CURRENCY)
             table_with_downloads(prod, f"products_{code}_{month:%Y%m}", "region_product_table", hide_index=True, placeholder="—",

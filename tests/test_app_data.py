@@ -212,3 +212,74 @@ def test_regional_head_sees_only_guangdong(app_env):
         app_env, "select count(*) from performance where region_code = '440000'"
     )
     assert widget(at.multiselect, "region").options == ["广东 Guangdong"]
+
+
+def _button(at, label: str):
+    for b in at.button:
+        if b.label == label:
+            return b
+    raise AssertionError(f"no button {label!r}: {[b.label for b in at.button]}")
+
+
+def test_admin_changes_the_coverage_minimum_and_the_overview_compares_against_it(writable_env):
+    import json
+    import math
+
+    from analytics.kpi import DEFAULT_POLICY, ProvisionPolicy
+    from data.read import Filters, Scope
+    from data.reports import monthly_kpis
+
+    eng = make_engine(writable_env)
+    with eng.connect() as c:
+        last = monthly_kpis(c, Scope.all(), Filters()).iloc[-1]
+    eng.dispose()
+    # a minimum the latest coverage meets (the demo book falls a little short of 150%)
+    assert last["provision_coverage"] < DEFAULT_POLICY.min_coverage
+    new_min = max(1.2, math.floor(last["provision_coverage"] * 100) / 100)
+    assert last["provision_coverage"] >= new_min
+
+    at = signed_in_app("manager")
+    captions = " ".join(c.value for c in at.caption)
+    assert "≥ 150% (缺口" in captions  # short of metrics.md's minimum
+
+    at = open_tab(data_page("admin"), "设置")
+    assert metric_value(at, "拨备覆盖率") == "150%"
+    widget(at.number_input, "policy_min_coverage").set_value(new_min * 100)
+    _button(at, "保存").click().run()
+    assert not at.exception, at.exception
+    assert any("已保存" in s.value for s in at.success)
+    assert metric_value(at, "拨备覆盖率") == f"{new_min:.0%}"
+    assert widget(at.number_input, "policy_min_coverage").value == pytest.approx(new_min * 100)
+    assert _scalar(writable_env, "select value from store_settings where key = 'policy.min_coverage'") == repr(new_min)
+    detail = json.loads(_scalar(writable_env, "select detail from audit_log where action = 'policy_change'"))
+    assert detail["before"]["min_coverage"] == 1.5 and detail["after"]["min_coverage"] == new_min
+
+    # the overview's coverage card now reads against the new minimum: met
+    at.switch_page("pages/overview.py").run()
+    assert not at.exception, at.exception
+    captions = " ".join(c.value for c in at.caption)
+    assert f"≥ {new_min:.0%} (达到监管要求)" in captions and "≥ 150%" not in captions
+    # and the delinquency page's provisions tab too
+    at.switch_page("pages/delinquency.py").run()
+    at.session_state["dq_tab"] = "五级分类与拨备"
+    at.run()
+    coverage = [m for m in at.metric if "拨备覆盖率" in m.label][0]
+    assert coverage.delta.startswith(f"≥ {new_min:.0%} · 达标")
+    with make_engine(writable_env).connect() as c:
+        stored = monthly_kpis(c, Scope.all(), Filters(), policy=ProvisionPolicy(min_coverage=new_min)).iloc[-1]
+    assert stored["coverage_gap"] == 0
+
+    # restoring the defaults brings the shortfall back
+    at.switch_page("pages/data.py").run()
+    at.session_state["data_tab"] = "设置"
+    at.run()
+    _button(at, "恢复默认值").click().run()
+    assert metric_value(at, "拨备覆盖率") == "150%"
+
+
+def test_a_non_admin_sees_the_policy_but_not_the_form(app_env):
+    at = open_tab(data_page("manager"), "设置")
+    assert metric_value(at, "拨备覆盖率") == "150%" and metric_value(at, "拨贷比") == "2.5%"
+    assert not [n for n in at.number_input if (n.key or "").startswith("policy_")]
+    assert "保存" not in [b.label for b in at.button]
+    assert any("只有管理员" in c.value for c in at.caption)
