@@ -25,7 +25,6 @@ alerts as of the current data (the latest import batch) and rule set, and evalua
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import threading
 from collections.abc import Sequence
@@ -35,7 +34,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.early_warning import RuleSet
-from data.alerts import alert_counts, evaluate_alerts, load_rules, read_alerts
+from data.alerts import alert_counts, evaluate_alerts, load_rules, read_alerts, rules_hash
 from data.read import Filters, Scope, month_end
 from data.schema import ImportBatch, StoreSetting
 
@@ -76,11 +75,6 @@ class AlertRun:
 def marker_key(month: dt.date) -> str:
     """``alerts_evaluated:YYYY-MM-DD`` (the month's last day)."""
     return f"{MARKER_PREFIX}{month_end(month).isoformat()}"
-
-
-def rules_hash(rules: RuleSet) -> str:
-    """A short stable hash of the rule set (its thresholds and levels)."""
-    return hashlib.sha256(repr(rules).encode()).hexdigest()[:16]
 
 
 def _data_version(conn: sa.Connection) -> int:

@@ -24,12 +24,15 @@ Back-test
 :func:`backtest` evaluates the same rule SELECTs over every month with 12 months of
 future stored, joins each alert to whether its loan was > 90 DPD at some month in
 (m, m + 12] (the next such month from a suffix-minimum window), and counts in SQL; the
-ratios come from ``analytics.early_warning.backtest_table``.
+ratios come from ``analytics.early_warning.backtest_table``. It reads the whole history
+(seconds on a large store), so its table is cached per store, data version, rule set,
+scope and filters until the next import (``data.result_cache``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import tomllib
 from collections.abc import Sequence
@@ -43,6 +46,7 @@ from analytics.classification import CLASSES
 from analytics.early_warning import LEVELS, RuleSet, backtest_table, merge_rule_config, rules_from_config
 from data.classification import floor_rank_expr, reported_rank_expr
 from data.read import Filters, Scope, book_conditions, month_end, read_frame, scope_condition, stored_months
+from data.result_cache import ResultCache
 from data.schema import Alert, Inspection, Loan, Performance
 
 __all__ = [
@@ -53,6 +57,7 @@ __all__ = [
     "read_alerts",
     "alert_counts",
     "backtest_months",
+    "rules_hash",
     "backtest",
 ]
 
@@ -167,8 +172,13 @@ def _history(scope: Scope, filters: Filters, first: dt.date, last: dt.date, look
         next_bad = sa.func.min(sa.case((base.c.dpd > 90, base.c.m))).over(**w, rows=(1, None))
         cols.append(sa.case((next_bad <= base.c.m + 12, 1), else_=0).label("bad"))
     windowed = sa.select(*cols).subquery("windowed")
-    # only the months the rules look at are kept (the others served the windows)
-    keep = sa.select(windowed).where(windowed.c.as_of >= first, windowed.c.as_of <= last)
+    # only the months the rules look at are kept (the others served the windows), joined
+    # once to the loan's fixed columns the rules use (rather than once per rule)
+    keep = sa.select(
+        windowed, L.c.customer_id, L.c.collateral_type,
+        L.c.collateral_value.label("origination_value"),
+    ).select_from(windowed.join(L, L.c.loan_id == windowed.c.loan_id)).where(
+        windowed.c.as_of >= first, windowed.c.as_of <= last)
     return keep.cte("h").prefix_with("MATERIALIZED")
 
 
@@ -217,27 +227,25 @@ def _rule_selects(
                    months=_jnum(sa.literal(r.months))),
              where=[*book, h.c.credit_score.is_not(None), h.c.score_before.is_not(None), drop >= r.points])
 
-    hl = h.join(L, L.c.loan_id == h.c.loan_id)
+    ctype = h.c.collateral_type
     r = rules.ltv
     if r.enabled and r.max_ltv:
-        value = sa.func.coalesce(h.c.collateral_value, L.c.collateral_value)
-        limit = sa.case(*((L.c.collateral_type == t, sa.literal(v)) for t, v in r.max_ltv))
+        value = sa.func.coalesce(h.c.collateral_value, h.c.origination_value)
+        limit = sa.case(*((ctype == t, sa.literal(v)) for t, v in r.max_ltv))
         bal = h.c.outstanding_principal
         emit("ltv", r.level,
              _json(ltv=_jratio(sa.cast(bal, sa.Double) / sa.cast(value, sa.Double)), max_ltv=_jnum(limit),
-                   balance=_jnum(bal), collateral_value=_jnum(value), collateral_type=_jstr(L.c.collateral_type)),
-             source=hl,
-             where=[*book, L.c.collateral_type.in_([t for t, _ in r.max_ltv]), value > 0, bal > limit * value])
+                   balance=_jnum(bal), collateral_value=_jnum(value), collateral_type=_jstr(ctype)),
+             where=[*book, ctype.in_([t for t, _ in r.max_ltv]), value > 0, bal > limit * value])
 
     r = rules.collateral_fall
     if r.enabled:
-        orig, latest = L.c.collateral_value, h.c.collateral_value
+        orig, latest = h.c.origination_value, h.c.collateral_value
         emit("collateral_fall", r.level,
              _json(origination_value=_jnum(orig), latest_value=_jnum(latest),
                    fall=_jratio(sa.cast(orig - latest, sa.Double) / sa.cast(orig, sa.Double)),
-                   collateral_type=_jstr(L.c.collateral_type)),
-             source=hl,
-             where=[*book, L.c.collateral_type.is_not(None), L.c.collateral_type != "none", orig > 0,
+                   collateral_type=_jstr(ctype)),
+             where=[*book, ctype.is_not(None), ctype != "none", orig > 0,
                     latest.is_not(None), orig - latest > r.max_fall * orig])
 
     r = rules.classification_exception
@@ -252,11 +260,11 @@ def _rule_selects(
 
     r = rules.multiple_delinquent
     if r.enabled:
-        cols = [h.c.loan_id, h.c.as_of, h.c.region_code, h.c.dpd, L.c.customer_id,
-                sa.func.count().over(partition_by=(L.c.customer_id, h.c.as_of)).label("n")]
+        cols = [h.c.loan_id, h.c.as_of, h.c.region_code, h.c.dpd, h.c.customer_id,
+                sa.func.count().over(partition_by=(h.c.customer_id, h.c.as_of)).label("n")]
         if outcome:
             cols.append(h.c.bad)
-        dq = sa.select(*cols).select_from(hl).where(*book, h.c.dpd > r.dpd_over).subquery("dq")
+        dq = sa.select(*cols).where(*book, h.c.dpd > r.dpd_over).subquery("dq")
         emit("multiple_delinquent", r.level,
              _json(customer_id=_jstr(dq.c.customer_id), delinquent_loans=_jnum(dq.c.n), dpd=_jnum(dq.c.dpd)),
              source=dq, where=[dq.c.n >= r.min_loans], loan=dq.c.loan_id, month=dq.c.as_of,
@@ -264,13 +272,17 @@ def _rule_selects(
 
     r = rules.inspection_overdue
     if r.enabled:
-        days = h.c.as_of - I.c.due_on
+        # only inspections ever overdue can be: not done, or done more than grace_days late
+        # (done after m's end > due + grace); most are done in time and drop out here
+        late = sa.select(I.c.loan_id, I.c.due_on, I.c.done_on).where(
+            sa.or_(I.c.done_on.is_(None), I.c.done_on - I.c.due_on > r.grace_days)).subquery("late")
+        days = h.c.as_of - late.c.due_on
         group = [h.c.loan_id, h.c.as_of, h.c.region_code] + ([h.c.bad] if outcome else [])
         emit("inspection_overdue", r.level,
-             _json(overdue_inspections=_jnum(sa.func.count()), oldest_due_on=_jstr(sa.func.min(I.c.due_on)),
+             _json(overdue_inspections=_jnum(sa.func.count()), oldest_due_on=_jstr(sa.func.min(late.c.due_on)),
                    days_overdue=_jnum(sa.func.max(days))),
-             source=h.join(I, I.c.loan_id == h.c.loan_id),
-             where=[*book, days > r.grace_days, sa.or_(I.c.done_on.is_(None), I.c.done_on > h.c.as_of)],
+             source=h.join(late, late.c.loan_id == h.c.loan_id),
+             where=[*book, days > r.grace_days, sa.or_(late.c.done_on.is_(None), late.c.done_on > h.c.as_of)],
              group_by=group)
     return out
 
@@ -388,15 +400,49 @@ def backtest_months(conn: sa.Connection, scope: Scope, filters: Filters) -> list
     return [m for m in months if m <= horizon and (lo is None or m >= lo) and (hi is None or m <= hi)]
 
 
-def backtest(conn: sa.Connection, scope: Scope, filters: Filters, rules: RuleSet | None = None) -> pd.DataFrame:
+def rules_hash(rules: RuleSet) -> str:
+    """A short stable hash of the rule set (its thresholds and levels)."""
+    return hashlib.sha256(repr(rules).encode()).hexdigest()[:16]
+
+
+_BACKTEST_CACHE = ResultCache("backtest", version=1)
+"""Back-test tables until the next import or rule change (``data.result_cache``)."""
+
+
+def backtest(
+    conn: sa.Connection, scope: Scope, filters: Filters, rules: RuleSet | None = None, *, use_cache: bool = True
+) -> pd.DataFrame:
     """Back-test of every enabled rule over :func:`backtest_months`, counted in SQL.
 
     An alert "went bad" when its loan is > 90 DPD at some month in (m, m + 12]; the base
     rate is the same share over every loan-month of the book in those months. Columns of
     ``analytics.early_warning.backtest_table`` plus ``first_month``, ``last_month`` and
     ``months`` (the months back-tested; None / 0 when no month has 12 months of future).
+
+    Computed once per store, data version, rule set (:func:`rules_hash`), scope and filters
+    (start, end, regions, products, segments) and cached until the next import
+    (``data.result_cache``, Parquet under ``$DAIHOU_CACHE_DIR/backtest/``), unless
+    ``use_cache`` is False.
     """
     rules = rules or load_rules()
+    if not use_cache:
+        return _backtest(conn, scope, filters, rules)
+    parts = {
+        "rules": rules_hash(rules),
+        "scope": None if scope.regions is None else sorted(scope.regions),
+        "months": [None if d is None else month_end(d).isoformat() for d in (filters.start, filters.end)],
+        "filters": [sorted(filters.regions), sorted(filters.products), sorted(filters.segments)],
+    }
+    store, key = _BACKTEST_CACHE.key(conn, parts)
+    hit = _BACKTEST_CACHE.get(key)
+    if hit is not None:
+        return hit
+    out = _backtest(conn, scope, filters, rules)
+    _BACKTEST_CACHE.put(store, key, out)
+    return out
+
+
+def _backtest(conn: sa.Connection, scope: Scope, filters: Filters, rules: RuleSet) -> pd.DataFrame:
     levels = rules.levels()
     months = backtest_months(conn, scope, filters)
     empty = pd.DataFrame({"rule": pd.Series(dtype=object), "alerts": pd.Series(dtype="int64"),

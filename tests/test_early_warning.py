@@ -9,6 +9,8 @@ import math
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
+from pandas.testing import assert_frame_equal
 
 from analytics.early_warning import (
     DpdThreshold,
@@ -16,15 +18,23 @@ from analytics.early_warning import (
     merge_rule_config,
     rules_from_config,
 )
+from data import alerts as alerts_module
 from data.alerts import RULES_FILE, alert_counts, backtest, backtest_months, evaluate_alerts, load_rules, read_alerts
 from data.bulk import insert_frame
 from data.read import Filters, Scope
-from data.schema import Inspection, Loan, Performance
+from data.schema import ImportBatch, Inspection, Loan, Performance
 
 import tomllib
 
 GD, BJ = "440000", "110000"
 JAN, FEB, MAR, APR = dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2024, 3, 31), dt.date(2024, 4, 30)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Each test caches back-tests in its own folder, starting with an empty memory cache."""
+    monkeypatch.setenv("DAIHOU_CACHE_DIR", str(tmp_path / "cache"))
+    alerts_module._BACKTEST_CACHE.clear_memory()
 
 
 # ------------------------------------------------------------------ configuration
@@ -368,3 +378,57 @@ def test_backtest_table_ratios():
     assert t.loc["b", "alerts"] == 0 and math.isnan(t.loc["b", "share_bad"])
     with pytest.raises(ValueError, match="alerts_bad"):
         backtest_table(counts.drop(columns="alerts_bad"), {"a": "high"})
+
+
+# ------------------------------------------------------------------ back-test cache
+
+
+def _count_backtests(monkeypatch) -> list:
+    calls: list = []
+    real = alerts_module._backtest
+
+    def counting(conn, scope, filters, rules):
+        calls.append((scope, filters))
+        return real(conn, scope, filters, rules)
+
+    monkeypatch.setattr(alerts_module, "_backtest", counting)
+    return calls
+
+
+def test_backtest_is_cached_per_rules_scope_and_filters(history, monkeypatch):
+    calls = _count_backtests(monkeypatch)
+    strict = rules_from_config(merge_rule_config(_shipped(), {"dpd_crossing": {"thresholds": [{"over": 30, "level": "high"}]}}))
+    with history.connect() as c:
+        first = backtest(c, Scope.all(), Filters())
+        assert_frame_equal(backtest(c, Scope.all(), Filters()), first)
+        assert len(calls) == 1
+        other_rules = backtest(c, Scope.all(), Filters(), strict).set_index("rule")
+        elsewhere = backtest(c, Scope.of([BJ]), Filters())
+        later = backtest(c, Scope.all(), Filters(start=MONTHS[1])).set_index("rule")
+        assert len(calls) == 4
+        # the as_of of the filters does not change the back-test: served from the cache
+        backtest(c, Scope.all(), Filters(as_of=MONTHS[5]))
+        assert len(calls) == 4
+    assert "dpd_1+" not in other_rules.index and other_rules.loc["dpd_30+", "level"] == "high"
+    assert (elsewhere["alerts"] == 0).all() and elsewhere["base_rate"].isna().all()
+    assert later.loc["dpd_1+", "base_rate"] == pytest.approx(0.5)
+
+
+def test_backtest_cache_survives_a_restart_and_is_dropped_by_an_import(history, monkeypatch, tmp_path):
+    with history.connect() as c:
+        before = backtest(c, Scope.all(), Filters()).set_index("rule")
+    assert (before["base_bad"] == 6).all()
+    alerts_module._BACKTEST_CACHE.clear_memory()  # as a new process: from the Parquet file
+    calls = _count_backtests(monkeypatch)
+    with history.connect() as c:
+        assert_frame_equal(backtest(c, Scope.all(), Filters()).set_index("rule"), before, check_dtype=False)
+    assert calls == []
+    # an import: B3 is 95 days past due in Jun 2023, within 12 months of Dec, Jan and Feb
+    p = Performance.__table__
+    with history.begin() as c:
+        c.execute(sa.update(p).where(p.c.loan_id == "B3", p.c.as_of == MONTHS[6]).values(dpd=95))
+        c.execute(ImportBatch.__table__.insert().values(started_at=dt.datetime(2024, 3, 1)))
+    with history.connect() as c:
+        after = backtest(c, Scope.all(), Filters()).set_index("rule")
+    assert len(calls) == 1 and (after["base_bad"] == 9).all()
+    assert len(list((tmp_path / "cache" / "backtest").glob("*.parquet"))) == 1  # the old entry is gone
