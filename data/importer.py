@@ -1306,7 +1306,7 @@ class _Import:
                 self._write_keyed(report, name, batch_id, step(name, self.t[name].n))
         if "performance" in self.t and self.refresh_summaries:
             self.progress(0.96, "updating the roll-rate summary")
-            summaries.refresh_roll_summary(conn, report.months)
+            summaries.sync_roll_summary(conn)  # the months loaded (and any left stale before)
 
         self.progress(0.97, "recording the import")
         conn.execute(
@@ -1597,9 +1597,10 @@ def load_tables(
     naming another set is rejected. ``progress(fraction, message)`` is called at each stage
     and per chunk of the large tables.
 
-    The roll summary (``data.summaries``) is refreshed for the months loaded, in the same
-    transaction; ``refresh_summaries=False`` only marks those months stale (for a caller
-    that loads many chunks and refreshes once at the end, as the demo generator does).
+    The roll summary (``data.summaries``) is refreshed for the months loaded (and any months
+    left stale before), in the same transaction; ``refresh_summaries=False`` only marks those
+    months stale (for a caller that loads many chunks and refreshes once at the end, as the
+    demo generator does).
     """
     started = dt.datetime.now()
     report = ImportReport()

@@ -18,11 +18,11 @@ the summary stands against ``performance``. Its value is JSON ``{"dirty": [month
 Every write of ``performance`` records its months in the marker in the same transaction:
 ``data.bulk.insert_frame`` does it for every bulk insert (:func:`performance_changed`), the
 importer for its month re-loads (in-place updates or deletes), ``data.store.clear_portfolio``
-resets it. The importer then refreshes the months it loaded (:func:`refresh_roll_summary`)
-in its own transaction, so an import stays all or nothing and leaves the summary current;
-the demo generator refreshes once after its last chunk (:func:`sync_roll_summary`). Since
-the marker and the summary change in the transaction that changes ``performance``, a reader
-never sees a summary that does not match the table it describes.
+resets it. The importer then refreshes the months it loaded, and any left stale before
+(:func:`sync_roll_summary`), in its own transaction, so an import stays all or nothing and
+leaves the summary current; the demo generator does the same once after its last chunk.
+Since the marker and the summary change in the transaction that changes ``performance``, a
+reader never sees a summary that does not match the table it describes.
 
 Concurrent writers on PostgreSQL are serialised by a transaction-level advisory lock taken
 before the marker is read, so two imports cannot each refresh from a snapshot lacking the
@@ -65,6 +65,9 @@ ROLL_SUMMARY_KEY = "roll_summary"
 
 SUMMARY_DIMENSIONS: tuple[str, ...] = ("region_code", "product", "segment")
 """Loan columns the roll summary is grouped by (all the filters and the scope apply to)."""
+
+_MONTH_BY_MONTH = 4
+"""Up to this many to months are recomputed one statement each; more in one VALUES join."""
 
 _PG_LOCK_KEY = 0x4461_6948_6F75_5253  # "DaiHouRS": one advisory lock for the roll summary
 P = Performance.__table__
@@ -177,9 +180,9 @@ def refresh_roll_summary(conn: sa.Connection, months: Iterable[dt.date] | None =
         to_months = sorted(changed | {_next_month(m) for m in changed})
         if to_months:
             conn.execute(sa.delete(S).where(S.c.as_of.in_(to_months)))
-    # Every month in one VALUES join for a full build; month by month, with the months as
-    # constants the scans filter on, for a few (about twice as fast at a million loans).
-    batches = [to_months] if full else [[m] for m in to_months]
+    # A few months one by one, with the months as constants the scans filter on (about twice
+    # as fast as the VALUES join for one or two months at a million loans); more in one join.
+    batches = [[m] for m in to_months] if len(to_months) <= _MONTH_BY_MONTH else [to_months]
     names = ["as_of", *SUMMARY_DIMENSIONS, "from_state", "to_state", "loans", "balance"]
     rows = 0
     for batch in batches if to_months else []:

@@ -309,6 +309,18 @@ def test_import_and_month_reload_keep_the_summary_current(engine):
         assert_summary_equals_live(c)
 
 
+def test_an_import_also_refreshes_months_left_stale_before(tape):
+    with tape.begin() as c:
+        insert_frame(c, Performance.__table__, perf_frame([("A1", APR, 70, 40, "active")]))
+    with tape.begin() as c:  # a March re-load for A6 (unchanged figures) through the importer
+        report = load_tables(c, import_frames([("A6", MAR, 30, 0, "active")]), region_set="cn_provinces", currency="CNY")
+        assert report.ok, report.rejections
+    with tape.connect() as c:
+        assert roll_summary_dirty(c) == set()
+        assert (APR, GD, "consumer", "retail", "1-30", "31-60", 1, 80.0) in summary_rows(c)
+        assert_summary_equals_live(c)
+
+
 def test_failed_import_leaves_summary_and_marker_unchanged(engine, tmp_path, monkeypatch):
     load_tape(engine)
     with engine.begin() as c:
