@@ -296,7 +296,8 @@ def ecl_summary(loans: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
     if loans.empty:
         return pd.DataFrame(columns=cols)
     g = loans.groupby(keys, sort=True, observed=True, dropna=False)
-    out = g.agg(loans=("balance", "size"), balance=("balance", "sum"), ecl=("ecl", lambda s: s.sum(min_count=len(s))))
+    out = g.agg(loans=("balance", "size"), balance=("balance", "sum"), ecl=("ecl", "sum"), priced=("ecl", "count"))
+    out["ecl"] = out["ecl"].where(out["priced"] == out["loans"])  # a loan without ECL makes its group's NaN
     out = out.reset_index()
     out["coverage"] = out["ecl"] / out["balance"].where(out["balance"] != 0)
     return out[cols]

@@ -2,7 +2,8 @@
 
     python bench/clv_alerts.py [STORE_URL]      # default duckdb:////tmp/daihou-1m.duckdb
 
-Goals (issue 3): CLV + segmentation on 1,000,000 loans ≤ 60 s, instant once cached. An
+Goals (issue 3): CLV + segmentation on 1,000,000 loans ≤ 60 s, instant once cached; the
+back-test computed once per import and rule set (cold), then read from its cache (≤ 1 s). An
 embedded DuckDB store is first copied to a temporary folder, so the shared store is never
 written to (the evaluation writes alerts) nor locked. Each step runs in its own process;
 peak RSS is that process's own (``wait4``). The PD model (``data.credit``) is fitted and
@@ -120,19 +121,29 @@ def step_alerts(url: str) -> dict:
             "by_rule": dict(zip(counts["rule"], counts["alerts"].astype(int).tolist()))}
 
 
-def step_backtest(url: str) -> dict:
-    """Back-test every rule over all months with 12 months of future."""
-    from data.alerts import backtest
+def step_backtest(url: str, cache: str) -> dict:
+    """Back-test every rule over all months with 12 months of future: cold (an empty cache),
+    again (cached in memory), and from the cache's file only (as a new process would)."""
+    os.environ["DAIHOU_CACHE_DIR"] = cache
+    from data import alerts
     from data.read import Filters, Scope
 
     eng = _conn(url)
     with eng.connect() as c:
+        t, c0 = time.perf_counter(), time.process_time()
+        bt = alerts.backtest(c, Scope.all(), Filters())
+        secs, cpu = time.perf_counter() - t, time.process_time() - c0
         t = time.perf_counter()
-        bt = backtest(c, Scope.all(), Filters())
-        secs = time.perf_counter() - t
+        again = alerts.backtest(c, Scope.all(), Filters())
+        warm = time.perf_counter() - t
+        alerts._BACKTEST_CACHE.clear_memory()
+        t = time.perf_counter()
+        disk = alerts.backtest(c, Scope.all(), Filters())
+        from_disk = time.perf_counter() - t
+    assert again["alerts"].tolist() == bt["alerts"].tolist() == disk["alerts"].tolist()
     rows = bt[["rule", "alerts", "alerted_loans", "share_bad", "lift"]].round(4).to_dict("records")
-    return {"seconds": secs, "months": int(bt["months"].iloc[0]), "base_rate": float(bt["base_rate"].iloc[0]),
-            "rules": rows}
+    return {"seconds": secs, "cpu": cpu, "warm": warm, "from_disk": from_disk, "months": int(bt["months"].iloc[0]),
+            "base_rate": float(bt["base_rate"].iloc[0]), "rules": rows}
 
 
 STEPS = {"pd_model": step_pd_model, "clv_parts": step_clv_parts, "segments": step_segments,
@@ -169,7 +180,7 @@ def main(url: str) -> None:
         parts = _run("clv_parts", url)
         seg = _run("segments", url, str(Path(tmp) / "cache"))
         al = _run("alerts", url)
-        bt = _run("backtest", url)
+        bt = _run("backtest", url, str(Path(tmp) / "cache"))
     print(f"\n{parts['loans']:,} loans, {parts['customers']:,} customers; PD: {parts['pd_source']}")
     print(f"silhouette by k: {parts['silhouette']} → k = {parts['k']}")
     for s in parts["segments"]:
@@ -189,13 +200,16 @@ def main(url: str) -> None:
         ("CLV + segmentation, cached", seg["cached"], None, "instant"),
         ("rules for one month: evaluate + write", al["first"], al["peak_mb"], ""),
         ("rules for one month: re-evaluate (replace)", al["again"], None, ""),
-        ("back-test, all rules, all months", bt["seconds"], bt["peak_mb"], ""),
+        ("back-test, all rules, all months, cold", bt["seconds"], bt["peak_mb"], f"CPU {bt['cpu']:.1f} s"),
+        ("back-test, cached (memory)", bt["warm"], None, "≤ 1 s"),
+        ("back-test, cached (file, as a new process)", bt["from_disk"], None, "≤ 1 s"),
     ]
     w = max(len(r[0]) for r in rows)
     print(f"\n{'benchmark':<{w}}  {'time':>8}  {'peak RSS':>9}  goal")
     for name, secs, mb, goal in rows:
         mem = f"{mb:,.0f} MB" if mb else ""
-        print(f"{name:<{w}}  {secs:>6.1f} s  {mem:>9}  {goal}")
+        shown = f"{secs:>6.1f} s" if secs >= 0.1 else f"{secs * 1000:>5.0f} ms"
+        print(f"{name:<{w}}  {shown}  {mem:>9}  {goal}")
 
 
 if __name__ == "__main__":

@@ -125,6 +125,14 @@ def test_missing_pd_gives_missing_ecl_except_in_stage_3():
     assert np.isnan(ecl_summary(out).loc[lambda d: d["stage"] == 1, "ecl"].iloc[0])
 
 
+def test_one_missing_pd_makes_its_group_missing():
+    book = _book()
+    book.loc[0, "pd_12m"] = np.nan  # one of the two stage 1 loans
+    summary = ecl_summary(loan_ecl(book)).set_index("stage")
+    assert np.isnan(summary.loc[1, "ecl"]) and summary.loc[1, "loans"] == 2
+    np.testing.assert_allclose(summary.loc[[2, 3], "ecl"], [257.925, 265.0])
+
+
 def test_missing_column_is_named():
     with pytest.raises(ValueError, match=r"loan_ecl: frame is missing column\(s\) \['pd_12m'\]"):
         loan_ecl(_book().drop(columns="pd_12m"))
