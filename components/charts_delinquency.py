@@ -199,7 +199,9 @@ def _legend_below(fig: go.Figure) -> None:
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "title": None})
 
 
-def _month_line(months: list, rates: pd.Series, name: str, i: int, customdata: list, prefix: str) -> go.Scatter:
+def _month_line(
+    months: list, rates: pd.Series, name: str, i: int, customdata: list, prefix: str, suffix: str = ""
+) -> go.Scatter:
     """A clickable line of rates (fractions) over months, in the ``i``-th category colour."""
     return go.Scatter(
         x=months,
@@ -209,7 +211,7 @@ def _month_line(months: list, rates: pd.Series, name: str, i: int, customdata: l
         marker={"size": 6},
         line={"color": CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)], "width": 2},
         customdata=customdata,
-        hovertemplate=prefix + name + ": %{y:.2%}<extra></extra>",
+        hovertemplate=prefix + name + ": %{y:.2%}" + suffix + "<extra></extra>",
         selected={"marker": {"size": 11}},
         unselected={"marker": {"opacity": 0.6}},
     )
@@ -377,7 +379,8 @@ def roll_trend_figure(
 
     Rolls are drawn in ``FORWARD_ROLLS`` order; a roll with no rate in any month (its
     bucket empty throughout) is left out. Every point carries ``customdata = [as_of ISO,
-    from_state, to_state]``, the keys of a ``data.delinquency.RollCell``.
+    from_state, to_state, loans in from_state at m-1]``: the first three are the keys of a
+    ``data.delinquency.RollCell``, the count is shown on hover (a rate of a few loans is noisy).
     """
     col = f"rate_{measure}"
     if measure not in ("balance", "count"):
@@ -388,8 +391,9 @@ def roll_trend_figure(
         if rows.empty or rows[col].isna().all():
             continue
         name = roll_label(frm, to, lang)
-        customdata = [[m, frm, to] for m in _iso(rows["as_of"])]
-        fig.add_trace(_month_line(list(rows["as_of"]), rows[col], name, i, customdata, "%{x|%Y-%m} · "))
+        customdata = [[m, frm, to, f"{n:,}"] for m, n in zip(_iso(rows["as_of"]), rows["loans_from"])]
+        of = label(" (of %{customdata[3]} loans at m-1)", "（上月 %{customdata[3]} 笔）", lang)
+        fig.add_trace(_month_line(list(rows["as_of"]), rows[col], name, i, customdata, "%{x|%Y-%m} · ", of))
     _pct_axis(fig, 0)
     fig.update_xaxes(tickformat="%Y-%m")
     if highlight is not None and len(trend):

@@ -208,7 +208,7 @@ def _check_against(at, trend, cures, measure: str = "balance") -> None:
         if trend[(trend["from_state"] == f) & (trend["to_state"] == t)][f"rate_{measure}"].notna().any()
     ]
     for d in spec["data"]:
-        month, frm, to = d["customdata"][0]
+        month, frm, to, _ = d["customdata"][0]
         rows = trend[(trend["from_state"] == frm) & (trend["to_state"] == to)].sort_values("as_of")
         assert str(rows["as_of"].iloc[0]) == month
         assert _values(d["y"]) == pytest.approx(list(rows[f"rate_{measure}"].astype(float)), nan_ok=True)

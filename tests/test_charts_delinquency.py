@@ -214,7 +214,9 @@ def test_roll_trend_figure_one_line_per_forward_roll():
         "未逾期 → 逾期1-30天", "逾期1-30天 → 逾期31-60天", "逾期31-60天 → 逾期61-90天",
         "逾期61-90天 → 逾期91-180天", "逾期91-180天 → 逾期181-360天"]
     assert list(fig.data[1].y) == [0.02, 0.04]
-    assert [list(c) for c in fig.data[1].customdata] == [["2024-02-29", "1-30", "31-60"], ["2024-03-31", "1-30", "31-60"]]
+    assert [list(c) for c in fig.data[1].customdata] == [
+        ["2024-02-29", "1-30", "31-60", "100"], ["2024-03-31", "1-30", "31-60", "100"]]
+    assert "上月 %{customdata[3]} 笔" in fig.data[1].hovertemplate
     assert fig.layout.yaxis.tickformat == ".0%" and len(fig.layout.shapes) == 1
     by_balance = cd.roll_trend_figure(_roll_trend(), "balance", "en")
     assert list(by_balance.data[0].y) == [0.005, 0.01]
