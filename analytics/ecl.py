@@ -55,12 +55,12 @@ import numpy as np
 import pandas as pd
 
 from analytics.classification import NPL_CLASSES
+from analytics.frames import require_columns
 
 __all__ = [
     "EclConfig",
     "DEFAULT_ECL",
     "STAGES",
-    "require_columns",
     "secured_mask",
     "assign_stage",
     "lgd",
@@ -121,17 +121,6 @@ class EclConfig:
 
 
 DEFAULT_ECL = EclConfig()
-
-
-def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    """Raise ``ValueError`` naming every column of ``columns`` that ``frame`` lacks.
-
-    ``what`` names the input in the message, e.g. ``"loan_ecl: frame is missing column(s)
-    ['balance']"``. Shared by ``analytics.ecl``, ``analytics.pd_model`` and ``analytics.stress``.
-    """
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{what}: frame is missing column(s) {missing}")
 
 
 def _factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, list]:
