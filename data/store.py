@@ -67,7 +67,8 @@ def fix_region_set(conn: sa.Connection, name: str, currency: str, regions: list[
 def clear_portfolio(conn: sa.Connection) -> None:
     """Delete every loan-tape row, alert, import batch, summary and the store settings.
 
-    Users, the audit log and saved scenarios stay. Used to replace the demo portfolio. The
+    Users, the audit log, saved scenarios and the provision policy (``policy.*`` settings,
+    the bank's own minimums, not the portfolio's) stay. Used to replace the demo portfolio. The
     (empty) roll summary is then marked current again.
     """
     from data.schema import (
@@ -82,7 +83,9 @@ def clear_portfolio(conn: sa.Connection) -> None:
     )
     from data.summaries import refresh_roll_summary
 
-    for model in (Performance, RollSummary, CollectionCase, Inspection, Alert, Loan, Customer, Branch, Region, ImportBatch,
-                  StoreSetting):
+    from data.policy import SETTING_PREFIX
+
+    for model in (Performance, RollSummary, CollectionCase, Inspection, Alert, Loan, Customer, Branch, Region, ImportBatch):
         conn.execute(sa.delete(model))
+    conn.execute(sa.delete(StoreSetting).where(sa.not_(StoreSetting.key.startswith(SETTING_PREFIX, autoescape=True))))
     refresh_roll_summary(conn)  # nothing stored: an empty summary, marked current

@@ -151,3 +151,17 @@ def test_the_command_line_reports_against_the_stored_policy(tmp_path):
     assert rep["provision_policy"]["min_coverage"] == 1.2
     assert rep["months"][0]["provisions"] == 1700.0 and rep["months"][0]["coverage_gap"] == 700.0
     assert "coverage >= 120%, loan provision ratio >= 1.5%, general reserve 1.2%" in cli("report")
+
+
+def test_replacing_the_portfolio_keeps_the_policy(engine):
+    """clear_portfolio (generate --replace) drops the portfolio's settings, not the bank's minimums."""
+    from data.store import clear_portfolio, set_setting
+
+    with engine.begin() as c:
+        set_policy(c, STRICTER, ADMIN)
+        set_setting(c, "region_set", "cn_provinces")
+    with engine.begin() as c:
+        clear_portfolio(c)
+    with engine.connect() as c:
+        assert get_policy(c) == STRICTER
+        assert c.execute(sa.select(StoreSetting.value).where(StoreSetting.key == "region_set")).first() is None
