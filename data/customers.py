@@ -29,21 +29,19 @@ month before m at all, the prior is used: 0.02, 0.20, 0.40, 0.60 (current, 1-30,
 
 Cache
 -----
-:func:`customer_segments` keeps its result under ``$DAIHOU_CACHE_DIR/clv`` (default
-``<repo>/.cache/clv``) as Parquet + JSON, keyed by a hash of the store URL, the store's
-data version (max ``import_batches.batch_id``), the month, the scope, the filters, the
-parameters and the PD source. A new import changes the data version, so the next call
-recomputes; older entries of the same store are then deleted.
+:func:`customer_segments` keeps its result in ``data.result_cache`` (kind ``clv``: a bundle
+of the ``customers`` and ``profiles`` frames and the k, silhouettes and PD source, under
+``$DAIHOU_CACHE_DIR/clv/``, else ``<repo>/.cache/clv/``), keyed by the store, its data
+version (``data.result_cache.data_version_key``), the month, the scope, the filters, the
+parameters and the PD source. A new import, or a store recreated at the same path, changes
+the data version, so the next call recomputes; older entries of the same store are then
+deleted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import os
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -59,9 +57,9 @@ from analytics.clv import (
     loan_lgd,
     segment_customers,
 )
-from data.config import REPO_ROOT
 from data.read import Filters, Scope, book_conditions, month_end, read_frame, stored_months
-from data.schema import ImportBatch, Loan, Performance
+from data.result_cache import Bundle, ResultCache
+from data.schema import Loan, Performance
 
 __all__ = [
     "CustomerSegments",
@@ -78,7 +76,6 @@ __all__ = [
     "loan_values",
     "customer_values",
     "customer_segments",
-    "cache_dir",
 ]
 
 P = Performance.__table__
@@ -99,7 +96,6 @@ PRIOR_PD: dict[str, float] = {"current": 0.02, "1-30": 0.20, "31-60": 0.40, "61-
 """Interim PD by bucket when the store has no history to observe (a crude placeholder)."""
 
 _MIN_CELL = 20
-_CACHE_VERSION = 1
 
 
 # ------------------------------------------------------------------------ helpers
@@ -450,70 +446,10 @@ class CustomerSegments:
     from_cache: bool = False
 
 
-def cache_dir() -> Path:
-    """``$DAIHOU_CACHE_DIR/clv``, else ``<repo>/.cache/clv``."""
-    root = os.environ.get("DAIHOU_CACHE_DIR")
-    return Path(root) / "clv" if root else REPO_ROOT / ".cache" / "clv"
-
-
-def _data_version(conn: sa.Connection) -> int | None:
-    return conn.execute(sa.select(sa.func.max(ImportBatch.batch_id))).scalar()
-
-
-def _cache_key(
-    conn: sa.Connection, scope: Scope, filters: Filters, month: dt.date,
-    clv_params: ClvParams, seg_params: SegmentParams, source: str,
-) -> tuple[str, str]:
-    """(store prefix, full key) — the store URL is hashed, never written in clear."""
-    url = conn.engine.url.render_as_string(hide_password=False)
-    store = hashlib.sha256(url.encode()).hexdigest()[:16]
-    parts = {
-        "v": _CACHE_VERSION,
-        "month": month.isoformat(),
-        "scope": None if scope.regions is None else sorted(scope.regions),
-        "filters": [sorted(filters.regions), sorted(filters.products), sorted(filters.segments)],
-        "clv": asdict(clv_params),
-        "seg": asdict(seg_params),
-        "pd": source,
-    }
-    rest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
-    return store, f"{store}-{_data_version(conn)}-{rest}"
-
-
-def _read_cache(path: Path, month: dt.date) -> CustomerSegments | None:
-    meta_p, cust_p, prof_p = (path.with_suffix(s) for s in (".json", ".customers.parquet", ".profiles.parquet"))
-    if not (meta_p.is_file() and cust_p.is_file() and prof_p.is_file()):
-        return None
-    try:
-        meta = json.loads(meta_p.read_text())
-        return CustomerSegments(
-            as_of=month,
-            customers=pd.read_parquet(cust_p),
-            profiles=pd.read_parquet(prof_p),
-            k=int(meta["k"]),
-            silhouette={int(k): float(v) for k, v in meta["silhouette"].items()},
-            pd_source=meta["pd_source"],
-            from_cache=True,
-        )
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def _write_cache(path: Path, store: str, result: CustomerSegments) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".tmp-{os.getpid()}-{path.name}"
-    result.customers.to_parquet(tmp.with_suffix(".customers.parquet"), index=False)
-    result.profiles.to_parquet(tmp.with_suffix(".profiles.parquet"), index=False)
-    tmp.with_suffix(".json").write_text(json.dumps(
-        {"k": result.k, "silhouette": result.silhouette, "pd_source": result.pd_source}))
-    # the JSON last: a reader finds all three files or no JSON
-    for suffix in (".customers.parquet", ".profiles.parquet", ".json"):
-        os.replace(tmp.with_suffix(suffix), path.with_suffix(suffix))
-    # entries of this store at an older data version are stale
-    version = path.name.split("-")[1]
-    for old in path.parent.glob(f"{store}-*"):
-        if old.name.split("-")[1] != version:
-            old.unlink(missing_ok=True)
+_SEGMENTS_CACHE = ResultCache("clv", version=1, max_memory=4)
+"""``customer_segments`` results until the next import (``data.result_cache``). At 1M loans
+an entry is some 650,000 customers, so memory keeps only the latest few (the page keeps its
+own copy); disk keeps every entry of the current data version."""
 
 
 def customer_segments(
@@ -539,19 +475,31 @@ def customer_segments(
                                                         "products_held", "worst_dpd_12m", "score_trend_6m"]))
         return CustomerSegments(None, empty.customers, empty.profiles, 0, {}, source)
     f = _at(filters, m)
-    path = None
+    key = None
     if use_cache:
-        store, key = _cache_key(conn, scope, f, m, clv_params, segment_params, source)
-        path = cache_dir() / key
-        hit = _read_cache(path, m)
+        key = _SEGMENTS_CACHE.key(conn, {
+            "month": m.isoformat(),
+            "scope": None if scope.regions is None else sorted(scope.regions),
+            "filters": [sorted(f.regions), sorted(f.products), sorted(f.segments)],
+            "clv": asdict(clv_params),
+            "seg": asdict(segment_params),
+            "pd": source,
+        })
+        hit = _SEGMENTS_CACHE.get_bundle(key[1])
         if hit is not None:
-            return hit
+            return CustomerSegments(
+                m, hit.frames["customers"], hit.frames["profiles"], int(hit.meta["k"]),
+                {int(k): float(v) for k, v in hit.meta["silhouette"].items()}, hit.meta["pd_source"], from_cache=True,
+            )
     features = customer_features(conn, scope, f)
     values, source = loan_values(conn, scope, f, clv_params)
     clv = customer_clv(values)
     features = features.merge(clv[["customer_id", "clv"]], on="customer_id", how="left")
     seg = segment_customers(features, segment_params)
     result = CustomerSegments(m, seg.customers, seg.profiles, seg.k, seg.silhouette, source)
-    if path is not None:
-        _write_cache(path, store, result)
+    if key is not None:
+        _SEGMENTS_CACHE.put_bundle(*key, Bundle(
+            {"customers": result.customers, "profiles": result.profiles},
+            {"k": result.k, "silhouette": result.silhouette, "pd_source": result.pd_source},
+        ))
     return result

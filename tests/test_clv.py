@@ -31,6 +31,7 @@ from analytics.clv import (
 )
 from data import customers as cu
 from data.bulk import insert_frame
+from data.engine import make_engine, upgrade
 from data.read import Filters, Scope
 from data.schema import ImportBatch, Loan, Performance
 
@@ -279,10 +280,8 @@ def _l(loan, customer, region, product, disb, mat, rate, ctype=None, cval=None):
                 collateral_type=ctype, collateral_value=cval)
 
 
-@pytest.fixture
-def book(engine, tmp_path, monkeypatch):
-    """C1 (Guangdong): mortgage L1 + consumer L2; C2 (Beijing): card L3 + closed L4; C3: closed only."""
-    monkeypatch.setenv("DAIHOU_CACHE_DIR", str(tmp_path / "cache"))
+def _book_frames(l1_balance: float = 100_000.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(loans, performance) of ``book``; ``l1_balance`` is L1's balance at M."""
     loans = pd.DataFrame([
         _l("L1", "C1", GD, "mortgage", dt.date(2020, 3, 10), dt.date(2040, 3, 10), 0.048, "real_estate", 200_000.0),
         _l("L2", "C1", GD, "consumer", dt.date(2023, 6, 1), dt.date(2025, 6, 1), 0.12),
@@ -291,7 +290,7 @@ def book(engine, tmp_path, monkeypatch):
         _l("L5", "C3", GD, "consumer", dt.date(2021, 1, 1), dt.date(2024, 12, 1), 0.10),
     ])
     perf = pd.DataFrame([
-        _p("L1", M, GD, "mortgage", 100_000.0, 0, 720, coll=180_000.0),
+        _p("L1", M, GD, "mortgage", l1_balance, 0, 720, coll=180_000.0),
         _p("L1", M6, GD, "mortgage", 102_000.0, 0, 700),
         _p("L1", M11, GD, "mortgage", 104_000.0, 15, 690),
         _p("L1", M12, GD, "mortgage", 104_500.0, 45, 680),  # 12 months back: outside the window
@@ -302,6 +301,15 @@ def book(engine, tmp_path, monkeypatch):
         _p("L4", M3, BJ, "consumer", 0.0, 100, None, status="closed"),
         _p("L5", M, GD, "consumer", 0.0, 0, 640, status="closed"),
     ]).astype({"credit_score": "Int64"})
+    return loans, perf
+
+
+@pytest.fixture
+def book(engine, tmp_path, monkeypatch):
+    """C1 (Guangdong): mortgage L1 + consumer L2; C2 (Beijing): card L3 + closed L4; C3: closed only."""
+    monkeypatch.setenv("DAIHOU_CACHE_DIR", str(tmp_path / "cache"))
+    cu._SEGMENTS_CACHE.clear_memory()
+    loans, perf = _book_frames()
     with engine.begin() as c:
         insert_frame(c, Loan.__table__, loans)
         insert_frame(c, Performance.__table__, perf)
@@ -397,6 +405,116 @@ def test_segments_cached_until_the_next_import(book, monkeypatch):
     with book.connect() as c:
         after = cu.customer_segments(c, Scope.all(), Filters())
     assert not after.from_cache
+
+
+def _count_segmentations(monkeypatch) -> list[dt.date]:
+    """Record the month of every computation of ``customer_segments`` (not served from the cache)."""
+    calls: list[dt.date] = []
+    real = cu.customer_features
+
+    def counting(conn, scope, filters):
+        calls.append(filters.as_of)
+        return real(conn, scope, filters)
+
+    monkeypatch.setattr(cu, "customer_features", counting)
+    return calls
+
+
+def _assert_same_segments(got: cu.CustomerSegments, want: cu.CustomerSegments) -> None:
+    """Identical frames (values and dtypes), k, silhouettes (int keys) and PD source."""
+    pd.testing.assert_frame_equal(got.customers, want.customers)
+    pd.testing.assert_frame_equal(got.profiles, want.profiles)
+    assert (got.as_of, got.k, got.silhouette, got.pd_source) == (want.as_of, want.k, want.silhouette, want.pd_source)
+
+
+def test_segments_cache_is_keyed_by_month_scope_filters_and_parameters(book, monkeypatch):
+    _fake_credit(monkeypatch, {"L1": 0.01, "L2": 0.05, "L3": 0.0})
+    calls = _count_segmentations(monkeypatch)
+    with book.connect() as c:
+        first = cu.customer_segments(c, Scope.all(), Filters())
+        assert cu.customer_segments(c, Scope.all(), Filters(as_of=dt.date(2024, 12, 5))).from_cache  # same month
+        assert len(calls) == 1
+        bj = cu.customer_segments(c, Scope.of([BJ]), Filters())
+        both = cu.customer_segments(c, Scope.of([BJ, GD]), Filters())
+        consumer = cu.customer_segments(c, Scope.all(), Filters(products=("consumer",)))
+        gd_filter = cu.customer_segments(c, Scope.all(), Filters(regions=(GD,)))
+        cheaper = cu.customer_segments(c, Scope.all(), Filters(), EASY)
+        other_k = cu.customer_segments(c, Scope.all(), Filters(), segment_params=SegmentParams(k_range=(2, 3)))
+        earlier = cu.customer_segments(c, Scope.all(), Filters(as_of=M6))
+        assert len(calls) == 8 and calls[-1] == M6
+        for r in (bj, both, consumer, gd_filter, cheaper, other_k, earlier):
+            assert not r.from_cache
+        # each is its own entry: asked again, all come from the cache
+        assert cu.customer_segments(c, Scope.of([BJ]), Filters()).from_cache
+        assert cu.customer_segments(c, Scope.all(), Filters(products=("consumer",))).from_cache
+        assert cu.customer_segments(c, Scope.all(), Filters(), EASY).from_cache
+        assert len(calls) == 8
+    assert list(bj.customers["customer_id"]) == ["C2"] and list(gd_filter.customers["customer_id"]) == ["C1"]
+    assert list(consumer.customers["customer_id"]) == ["C1"] and consumer.customers["balance"].tolist() == [5_000.0]
+    assert list(both.customers["customer_id"]) == ["C1", "C2"]
+    assert cheaper.customers["clv"].tolist() != first.customers["clv"].tolist()
+    assert earlier.as_of == M6 and first.as_of == M
+    entries = [p for p in cu._SEGMENTS_CACHE.directory().iterdir() if not p.name.startswith(".")]
+    assert len(entries) == 8 and all(p.is_dir() for p in entries)
+
+
+def test_segments_cache_survives_a_restart_and_is_dropped_by_an_import(book, monkeypatch):
+    _fake_credit(monkeypatch, {"L1": 0.01, "L2": 0.05, "L3": 0.0})
+    with book.connect() as c:
+        computed = cu.customer_segments(c, Scope.all(), Filters())
+        from_memory = cu.customer_segments(c, Scope.all(), Filters())
+    folder = cu._SEGMENTS_CACHE.directory()
+    [entry] = list(folder.iterdir())
+    assert sorted(p.name for p in entry.iterdir()) == ["bundle.json", "customers.parquet", "profiles.parquet"]
+    cu._SEGMENTS_CACHE.clear_memory()  # a new process: read from the files, nothing computed
+    calls = _count_segmentations(monkeypatch)
+    with book.connect() as c:
+        from_file = cu.customer_segments(c, Scope.all(), Filters())
+    assert calls == [] and from_memory.from_cache and from_file.from_cache and not computed.from_cache
+    _assert_same_segments(from_memory, computed)
+    _assert_same_segments(from_file, computed)
+    # a caller changing its result does not change the cached one
+    from_file.customers.loc[:, "clv"] = 0.0
+    with book.connect() as c:
+        _assert_same_segments(cu.customer_segments(c, Scope.all(), Filters()), computed)
+    # an import (a new batch; L1's balance moves): recomputed, and the old entry deleted
+    with book.begin() as c:
+        c.execute(sa.update(Performance.__table__).where(Performance.__table__.c.loan_id == "L1",
+                                                         Performance.__table__.c.as_of == M)
+                  .values(outstanding_principal=90_000))
+        c.execute(sa.insert(ImportBatch).values(started_at=dt.datetime(2025, 1, 5)))
+    with book.connect() as c:
+        after = cu.customer_segments(c, Scope.all(), Filters())
+    assert calls == [M] and not after.from_cache
+    assert after.customers.set_index("customer_id").loc["C1", "balance"] == 95_000.0
+    assert [p.name for p in folder.iterdir()] != [entry.name] and len(list(folder.iterdir())) == 1
+
+
+def test_segments_of_a_store_recreated_at_the_same_path_are_not_served_old(tmp_path, monkeypatch):
+    """The old key (max batch_id) matched here: the new store's first import is batch 1 again."""
+    monkeypatch.setenv("DAIHOU_CACHE_DIR", str(tmp_path / "cache"))
+    cu._SEGMENTS_CACHE.clear_memory()
+    _fake_credit(monkeypatch, {"L1": 0.01, "L2": 0.05, "L3": 0.0})
+    path = tmp_path / "store.duckdb"
+    results = []
+    for balance, started in ((100_000.0, dt.datetime(2025, 1, 5, 9)), (80_000.0, dt.datetime(2025, 1, 6, 9))):
+        path.unlink(missing_ok=True)
+        eng = make_engine(f"duckdb:///{path}")
+        upgrade(eng)
+        loans, perf = _book_frames(balance)
+        with eng.begin() as c:
+            insert_frame(c, Loan.__table__, loans)
+            insert_frame(c, Performance.__table__, perf)
+            c.execute(sa.insert(ImportBatch).values(started_at=started, finished_at=started))
+        with eng.connect() as c:
+            assert c.execute(sa.select(sa.func.max(ImportBatch.batch_id))).scalar() == 1
+            results.append(cu.customer_segments(c, Scope.all(), Filters()))
+        eng.dispose()
+    old, new = results
+    assert not old.from_cache and not new.from_cache
+    assert old.customers.set_index("customer_id").loc["C1", "balance"] == 105_000.0
+    assert new.customers.set_index("customer_id").loc["C1", "balance"] == 85_000.0
+    assert len(list(cu._SEGMENTS_CACHE.directory().iterdir())) == 1  # the old store's entry is gone
 
 
 def test_segments_of_an_empty_store(engine, tmp_path, monkeypatch):
