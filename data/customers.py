@@ -448,8 +448,9 @@ class CustomerSegments:
 
 _SEGMENTS_CACHE = ResultCache("clv", version=1, max_memory=4)
 """``customer_segments`` results until the next import (``data.result_cache``). At 1M loans
-an entry is some 650,000 customers, so memory keeps only the latest few (the page keeps its
-own copy); disk keeps every entry of the current data version."""
+an entry is some 415,000 customers (about 54 MB in memory, 10 MB of Parquet), so memory
+keeps only the latest four (the page keeps its own copy); disk keeps every entry of the
+current data version."""
 
 
 def customer_segments(
