@@ -20,10 +20,11 @@ deterministically by the first six hex digits of ``md5(loan_id)`` (the same on b
 ends), so the sample is the same on every run.
 
 Cache: the fitted model is kept until the next import: in memory and pickled under
-``$DAIHOU_CACHE_DIR/models/`` (else ``<repo>/.cache/models/``), keyed by the store URL
-(password hidden), the data version (latest ``import_batches.batch_id``), the number of
-loans and the latest month (so a store written without import batches also refits after a
-change) and :data:`MODEL_VERSION`. The pickle is the app's own file in its own cache
+``$DAIHOU_CACHE_DIR/models/`` (else ``<repo>/.cache/models/``), keyed by the store
+(a hash of its URL) and its data version (``data.result_cache.data_version_key``: the
+latest import batch's id and times, the number of loans and the latest month, so a store
+recreated at the same path, or written without import batches, refits) and
+:data:`MODEL_VERSION`. The pickle is the app's own file in its own cache
 folder; nothing else is ever unpickled.
 
 The ECL aggregates (:func:`ecl_by`, :func:`ecl_by_months`) are kept until the next import
@@ -55,7 +56,7 @@ from analytics.classification import NPL_CLASSES
 from data import read
 from data.config import REPO_ROOT
 from data.read import Filters, Scope
-from data.result_cache import ResultCache
+from data.result_cache import ResultCache, data_version_key, store_key
 from data.schema import ImportBatch, Loan, Performance
 
 __all__ = [
@@ -255,11 +256,7 @@ def models_dir() -> Path:
 
 def model_key(conn: sa.Connection) -> str:
     """Cache key of the store's current data (module docstring), as a hex digest."""
-    version = conn.execute(sa.select(sa.func.max(ImportBatch.batch_id))).scalar_one()
-    n_loans = conn.execute(sa.select(sa.func.count()).select_from(L)).scalar_one()
-    last = conn.execute(sa.select(sa.func.max(P.c.as_of))).scalar_one()
-    url = conn.engine.url.render_as_string(hide_password=True)
-    raw = f"{MODEL_VERSION}|{url}|{version}|{n_loans}|{last}"
+    raw = f"{MODEL_VERSION}|{store_key(conn)}|{data_version_key(conn)}"
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 

@@ -401,3 +401,24 @@ def test_linear_predictor_equals_the_design_matrix_product():
     coef = rng.normal(0, 1, len(spec.names))
     expected = pdm.design_matrix(frame, spec) @ coef + 0.3
     np.testing.assert_allclose(pdm.linear_predictor(frame, spec, coef, 0.3), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_model_key_changes_when_the_store_is_recreated_at_the_same_path(tmp_path):
+    """Batch ids restart in a recreated store file: its other import time gives another key."""
+    from data.engine import make_engine, upgrade
+
+    path = tmp_path / "same.duckdb"
+    loans, perf = _history(20, np.arange(20) < 4, np.full(20, 700))
+    keys = []
+    for started in (dt.datetime(2024, 5, 1), dt.datetime(2024, 6, 1)):
+        path.unlink(missing_ok=True)
+        eng = make_engine(f"duckdb:///{path}")
+        upgrade(eng)
+        with eng.begin() as c:
+            insert_frame(c, Loan.__table__, loans)
+            insert_frame(c, Performance.__table__, perf)
+            c.execute(ImportBatch.__table__.insert().values(started_at=started))
+        with eng.connect() as c:
+            keys.append(credit.model_key(c))
+        eng.dispose()
+    assert keys[0] != keys[1]
