@@ -42,12 +42,30 @@ class StoreBusyError(RuntimeError):
 _LOCK_RE = re.compile(r"Could not set lock on file|Conflicting lock", re.I)
 
 
+_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.I)
+
+
+def duckdb_memory_limit(value: str | None) -> str | None:
+    """DuckDB's ``memory_limit`` from the ``duckdb_memory`` setting: ``"2GB"`` → ``"2GB"``,
+    ``"none"`` / empty → ``None`` (DuckDB's default). Anything else raises ``ValueError``
+    naming the setting (the value goes into a SET statement, so only a size is accepted)."""
+    if value is None or value.strip().lower() in ("", "none"):
+        return None
+    m = _MEMORY_RE.match(value)
+    if not m:
+        raise ValueError(
+            f"DAIHOU_DUCKDB_MEMORY / duckdb_memory must be a size such as 2GB or 1536MB, or 'none'; got {value!r}"
+        )
+    return f"{m.group(1)}{m.group(2)}"
+
+
 def make_engine(url: str | None = None, *, busy_timeout_s: float = 30.0) -> Engine:
     """An engine for ``url`` (default: the configured store).
 
     For a DuckDB file the engine opens the file per connection and closes it after, and a
     connection attempt waits up to ``busy_timeout_s`` seconds for another process to let go
-    of the file before raising :class:`StoreBusyError`.
+    of the file before raising :class:`StoreBusyError`. Each DuckDB connection gets the
+    configured ``memory_limit`` (``data.config``: ``DAIHOU_DUCKDB_MEMORY``, default 2GB).
     """
     url = url or settings().db_url
     u = sa.engine.make_url(url)
@@ -58,10 +76,14 @@ def make_engine(url: str | None = None, *, busy_timeout_s: float = 30.0) -> Engi
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, poolclass=StaticPool if memory else NullPool)
 
+    memory_limit = duckdb_memory_limit(settings().duckdb_memory)
+
     @sa.event.listens_for(engine, "connect")
     def _quiet(dbapi_conn, conn_rec):  # noqa: ANN001
         # No progress bar: DuckDB would draw one on the server's terminal for long queries.
         dbapi_conn.execute("SET enable_progress_bar = false")
+        if memory_limit is not None:
+            dbapi_conn.execute(f"SET memory_limit = '{memory_limit}'")
 
     if memory:
         return engine

@@ -67,3 +67,29 @@ def test_engine_does_not_keep_the_file_open(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_duckdb_memory_limit_setting_is_parsed_strictly():
+    from data.engine import duckdb_memory_limit
+
+    assert duckdb_memory_limit("2GB") == "2GB"
+    assert duckdb_memory_limit(" 1536 mb ") == "1536mb"
+    assert duckdb_memory_limit("none") is None and duckdb_memory_limit("") is None
+    for bad in ("2", "lots", "1GB'; DROP TABLE loans; --"):
+        with pytest.raises(ValueError, match="DAIHOU_DUCKDB_MEMORY"):
+            duckdb_memory_limit(bad)
+
+
+@pytest.mark.parametrize(("setting", "expected_bytes"), [(None, 2e9), ("512MB", 512e6)])
+def test_every_duckdb_connection_gets_the_memory_limit(tmp_path, monkeypatch, setting, expected_bytes):
+    """The default 2GB (or DAIHOU_DUCKDB_MEMORY) caps DuckDB's memory on each new connection."""
+    if setting is None:
+        monkeypatch.delenv("DAIHOU_DUCKDB_MEMORY", raising=False)
+    else:
+        monkeypatch.setenv("DAIHOU_DUCKDB_MEMORY", setting)
+    engine = make_engine(f"duckdb:///{tmp_path / 'm.duckdb'}")
+    with engine.connect() as c:
+        limit = c.exec_driver_sql("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").scalar_one()
+    number, unit = limit.split()
+    reported = float(number) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "MB": 1e6, "GB": 1e9}[unit]
+    assert reported == pytest.approx(expected_bytes, rel=0.05)  # DuckDB prints e.g. "1.8 GiB" for 2GB
