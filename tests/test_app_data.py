@@ -7,11 +7,9 @@ import shutil
 
 import pytest
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
 
 from app_helpers import signed_in_app, widget
-from data.engine import make_engine, upgrade
-from data.generate import generate_into
+from data.engine import make_engine
 
 LOANS = """\
 loan_id,customer_id,region_code,product,segment,disbursement_date,maturity_date,principal,interest_rate,extra_note
@@ -30,38 +28,17 @@ NOSUCHLOAN,2026-10-31,1000,0,680,active
 """
 
 
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory):
-    """A small generated portfolio in an embedded store (shared by this module's tests)."""
-    path = tmp_path_factory.mktemp("app") / "store.duckdb"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DAIHOU_SECRET_KEY", Fernet.generate_key().decode())
-        eng = make_engine(f"duckdb:///{path}")
-        upgrade(eng)
-        generate_into(eng, 1500, 24, 7)
-        eng.dispose()
-    return path
-
-
-@pytest.fixture
-def app_env(demo_store, monkeypatch, tmp_path):
-    """The shared store, read only by the test."""
-    url = f"duckdb:///{demo_store}"
-    monkeypatch.setenv("DAIHOU_DB_URL", url)
-    monkeypatch.setenv("DAIHOU_SECRETS_FILE", str(tmp_path / "none.toml"))
-    monkeypatch.setenv("DAIHOU_SECRET_KEY", Fernet.generate_key().decode())
-    return url
+# demo_store / app_env: the shared ones of tests/conftest.py (one store per module).
 
 
 @pytest.fixture
 def writable_env(demo_store, monkeypatch, tmp_path):
-    """A copy of the store for a test that loads into it."""
+    """A copy of the module's store for a test that loads into it (the others read the shared one)."""
     path = tmp_path / "store.duckdb"
-    shutil.copy(demo_store, path)
+    shutil.copy(sa.engine.make_url(demo_store).database, path)
     url = f"duckdb:///{path}"
     monkeypatch.setenv("DAIHOU_DB_URL", url)
     monkeypatch.setenv("DAIHOU_SECRETS_FILE", str(tmp_path / "none.toml"))
-    monkeypatch.setenv("DAIHOU_SECRET_KEY", Fernet.generate_key().decode())
     return url
 
 
