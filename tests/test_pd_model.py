@@ -34,6 +34,7 @@ def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("DAIHOU_CACHE_DIR", str(tmp_path / "cache"))
     credit._memory.clear()
     credit._ECL_CACHE.clear_memory()
+    credit._BOOK_CACHE.clear_memory()
 
 
 def _perf(loan, as_of, region, product, bal, dpd, cls, *, status="active", score=700, cv=None, segment="retail"):

@@ -24,6 +24,7 @@ from analytics.stress import (
     stressed_pd,
     unconditional_pd,
 )
+from data import credit
 from data.credit import run_stress, stress_book
 from data.read import Filters, Scope
 from test_pd_model import FEB, PD_CURRENT, _private_cache, chain_store  # noqa: F401  (shared fixtures)
@@ -285,3 +286,99 @@ def test_stress_from_store_by_hand(chain_store):
     severe = evaluate(book, SEVERELY_ADVERSE).summary
     assert severe["el_stressed"] > s["el_stressed"]
     assert gd.summary["balance"] == 3000.0 and gd.by_region["region_code"].tolist() == ["440000"]
+
+
+# --- the cached book of the month (data.credit.scored_book) ------------------------------------
+
+_STRESS_COLUMNS = ["region_code", "product", "segment", "balance", "dpd", "classification", "collateral_type",
+                   "collateral_value", "pd_12m"]
+
+
+def _plain_rows(frame: pd.DataFrame) -> list[tuple]:
+    """The rows of a book as plain Python values (categoricals and strings alike), in order."""
+    return [tuple(None if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in row)
+            for row in frame[_STRESS_COLUMNS].astype(object).itertuples(index=False)]
+
+
+def _same_book(a, b) -> None:
+    """Two prepared books hold the same arrays and give the same results, bit for bit."""
+    assert a.n == b.n
+    for name in ("balance", "performing", "pd", "a", "b", "lgd0", "secured_idx", "sec_balance", "sec_recoverable",
+                 "sec_beta", "provision_base", "provision_delta", "cell"):
+        assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
+    pd.testing.assert_frame_equal(a.cell_keys, b.cell_keys)
+    ra, rb = evaluate(a, SEVERELY_ADVERSE), evaluate(b, SEVERELY_ADVERSE)
+    assert ra.summary == pytest.approx(rb.summary, rel=0, abs=0, nan_ok=True)
+    for dim in ("region_code", "product", "segment"):
+        pd.testing.assert_frame_equal(ra.by(dim), rb.by(dim), check_exact=True)
+
+
+CASES = [
+    (Scope.all(), Filters()),
+    (Scope.all(), Filters(regions=("440000",))),
+    (Scope.all(), Filters(products=("mortgage",))),
+    (Scope.all(), Filters(regions=("110000",), products=("consumer",), segments=("retail",))),
+    (Scope.all(), Filters(segments=("corporate",))),  # nobody
+    (Scope.of(["110000"]), Filters()),
+    (Scope.of(["110000"]), Filters(regions=("110000", "440000"))),  # asks wider than the scope
+    (Scope.of(["110000"]), Filters(regions=("440000",))),  # only outside the scope: nothing
+    (Scope.of([]), Filters()),
+]
+
+
+def test_filtered_book_from_the_cached_month_equals_the_book_read_with_the_filter(chain_store):
+    """Whatever the scope and filters, the book cut from the month's cached book (first call
+    fills it, the others cut it) has the rows, order and values of ``loan_pd`` read in SQL
+    with those filters, and the prepared stress book is the same, bit for bit."""
+    with chain_store.connect() as c:
+        for scope, filters in CASES:
+            read_with_filter = credit.loan_pd(c, scope, filters, as_of=FEB)
+            cut = credit.scored_book(c, scope, filters, as_of=FEB)
+            uncached = credit.scored_book(c, scope, filters, as_of=FEB, use_cache=False)
+            assert _plain_rows(cut) == _plain_rows(read_with_filter) == _plain_rows(uncached), (scope, filters)
+            assert cut.attrs["as_of"] == FEB
+            _same_book(stress_book(c, scope, filters, as_of=FEB), prepare_book(read_with_filter))
+
+
+def test_scope_is_never_widened_by_the_cache(chain_store):
+    """The whole store's book cached first does not leak into a regional head's book, and a
+    regional book cached first is not served to the whole store: the scope is in the key."""
+    with chain_store.connect() as c:
+        everyone = credit.scored_book(c, Scope.all(), Filters(), as_of=FEB)
+        guangdong = credit.scored_book(c, Scope.of(["440000"]), Filters(), as_of=FEB)
+        asks_wider = credit.scored_book(c, Scope.of(["440000"]), Filters(regions=("110000", "440000")), as_of=FEB)
+        outside = credit.scored_book(c, Scope.of(["440000"]), Filters(regions=("110000",)), as_of=FEB)
+        again = credit.scored_book(c, Scope.all(), Filters(), as_of=FEB)
+    assert len(everyone) == 4 and sorted(set(everyone["region_code"].astype(str))) == ["110000", "440000"]
+    assert guangdong["region_code"].astype(str).tolist() == ["440000", "440000"]  # L1, L2
+    assert guangdong["balance"].tolist() == [1000.0, 2000.0]
+    assert asks_wider["region_code"].astype(str).tolist() == ["440000", "440000"]
+    assert outside.empty
+    assert _plain_rows(again) == _plain_rows(everyone)
+
+
+def test_book_cache_survives_a_restart_from_parquet(chain_store):
+    """The month's book is written to disk beside the page's work; a fresh process (memory
+    cleared) reads it back with the same values and the same prepared book."""
+    import threading
+
+    with chain_store.connect() as c:
+        first = credit.scored_book(c, Scope.all(), Filters(), as_of=FEB)
+        for t in threading.enumerate():
+            if t.name == "stress-book-cache":
+                t.join(timeout=30)
+        assert list(credit._BOOK_CACHE.directory().glob("*.parquet"))
+        credit._BOOK_CACHE.clear_memory()
+        credit._memory.clear()  # and no model in memory: a hit must not need it
+        from_disk = credit.scored_book(c, Scope.all(), Filters(regions=("110000",)), as_of=FEB)
+        assert not credit._memory  # served from the cached book, the PD model was not loaded
+        read = credit.loan_pd(c, Scope.all(), Filters(regions=("110000",)), as_of=FEB)
+    assert len(first) == 4
+    assert _plain_rows(from_disk) == _plain_rows(read)
+    _same_book(prepare_book(from_disk), prepare_book(read))
+
+
+def test_empty_month_gives_an_empty_book(engine):
+    with engine.connect() as c:
+        book = stress_book(c, Scope.all(), Filters())
+    assert book.n == 0 and evaluate(book, ADVERSE).summary["balance"] == 0.0
