@@ -20,12 +20,13 @@ import math
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import branca.colormap as cm
-import folium
 import pandas as pd
-from branca.element import Element, MacroElement
-from jinja2 import Template
+
+if TYPE_CHECKING:  # folium and branca are imported when a map is drawn (about 0.3 s): pages
+    import branca.colormap as cm  # that only use the colours below do not pay for them
+    import folium
 
 __all__ = ["RISK_COLOURS", "BALANCE_COLOURS", "DIVERGING_COLOURS", "NO_DATA", "choropleth"]
 
@@ -79,6 +80,8 @@ def _colormap(
     colours: Sequence[str] | None = None,
     center_zero: bool = False,
 ) -> cm.LinearColormap:
+    import branca.colormap as cm
+
     lo, hi = _domain(values, center_zero)
     scale = list(colours) if colours is not None else RISK_COLOURS
     if not higher_is_worse:
@@ -86,29 +89,37 @@ def _colormap(
     return cm.LinearColormap(scale, vmin=lo, vmax=hi, caption=caption)
 
 
-class _Legend(MacroElement):
-    """A Leaflet control (bottom left) with the caption, a colour bar, its range, and the
-    no-data swatch: plain HTML, so it needs no d3 (branca's own legend loads d3 from a CDN)."""
+@lru_cache(maxsize=1)
+def _legend_class() -> type:
+    """The legend element's class (defined on first use: it needs branca and jinja2)."""
+    from branca.element import MacroElement
+    from jinja2 import Template
 
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.control({position: "bottomleft"});
-        {{ this.get_name() }}.onAdd = function (map) {
-            var div = L.DomUtil.create("div", "daihou-legend");
-            div.innerHTML = {{ this.body|tojson }};
-            L.DomEvent.disableClickPropagation(div);
-            return div;
-        };
-        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
-        {% endmacro %}
-        """
-    )
+    class _Legend(MacroElement):
+        """A Leaflet control (bottom left) with the caption, a colour bar, its range, and the
+        no-data swatch: plain HTML, so it needs no d3 (branca's own legend loads d3 from a CDN)."""
 
-    def __init__(self, body: str) -> None:
-        super().__init__()
-        self._name = "Legend"
-        self.body = body
+        _template = Template(
+            """
+            {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.control({position: "bottomleft"});
+            {{ this.get_name() }}.onAdd = function (map) {
+                var div = L.DomUtil.create("div", "daihou-legend");
+                div.innerHTML = {{ this.body|tojson }};
+                L.DomEvent.disableClickPropagation(div);
+                return div;
+            };
+            {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+            {% endmacro %}
+            """
+        )
+
+        def __init__(self, body: str) -> None:
+            super().__init__()
+            self._name = "Legend"
+            self.body = body
+
+    return _Legend
 
 
 def _legend_html(colour: cm.LinearColormap, caption: str, fmt: Callable[[float], str], no_data_label: str) -> str:
@@ -157,6 +168,9 @@ def choropleth(
     legend's numbers. The regions are SVG paths (``path.leaflet-interactive``) that answer
     clicks; the boundary lines do not.
     """
+    import folium
+    from branca.element import Element
+
     # New feature and property dicts, shared geometries (never modified): a deep copy of a
     # province map costs more than the rest of the map.
     features = {
@@ -211,7 +225,7 @@ def choropleth(
             style_function=lambda f: {"color": "#555", "weight": 1.2},
             interactive=False,
         ).add_to(fmap)
-    _Legend(_legend_html(colour, caption, legend_format or (lambda v: f"{v:,.4g}"), no_data_label)).add_to(fmap)
+    _legend_class()(_legend_html(colour, caption, legend_format or (lambda v: f"{v:,.4g}"), no_data_label)).add_to(fmap)
     if bounds:
         fmap.fit_bounds(bounds)
     return fmap
