@@ -11,7 +11,12 @@ page can recompute from a cached frame at once.
 * :func:`high_alert_counts` and :func:`with_alerts` — high-level alerts per month (counts
   of alerts) beside the KPI frame, NaN for a month not evaluated;
 * :func:`month_provisions` — the provision table and the regulatory check of one month
-  from the KPI frame (``analytics.provisions``).
+  from the KPI frame (``analytics.provisions``);
+* :func:`cube_rows` and :func:`cube_sums` — the book cube of ``data.overview.book_cube``
+  (loans and Σ balance per month, region, product, DPD band and class, money in integer
+  cents) narrowed to a selection and summed into the columns of
+  ``data.read.book_aggregates``, exactly: the sums are of integers, and each money sum
+  becomes the float nearest to it, as the database's ``CAST(SUM(balance) AS DOUBLE)``.
 
 Units: rates as fractions, money in the store's currency, counts as numbers of loans or
 alerts; months are the month-end dates of ``as_of``.
@@ -20,6 +25,7 @@ alerts; months are the month-end dates of ``as_of``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -27,7 +33,7 @@ import pandas as pd
 from analytics import provisions as pv
 from analytics.classification import CLASSES
 from analytics.frames import require_columns
-from analytics.kpi import DEFAULT_POLICY, ProvisionPolicy, book_kpis, rollup
+from analytics.kpi import DEFAULT_POLICY, THRESHOLDS, ProvisionPolicy, book_kpis, rollup
 from analytics.regional import period_changes
 
 __all__ = [
@@ -37,6 +43,9 @@ __all__ = [
     "high_alert_counts",
     "with_alerts",
     "month_provisions",
+    "CUBE_COLUMNS",
+    "cube_rows",
+    "cube_sums",
 ]
 
 MOVER_METRICS: tuple[str, ...] = (
@@ -161,3 +170,102 @@ def month_provisions(
     book = rows[sums] if not rows.empty else pd.DataFrame(columns=sums)
     check = pv.regulatory_check(book, policy) if not book.empty else pd.DataFrame()
     return pv.provision_table(book, policy), check
+
+
+CUBE_COLUMNS: tuple[str, ...] = (
+    "as_of", "region_code", "product", "dpd_band", "classification", "loans", "balance_cents",
+)
+"""Columns of a book cube (``data.overview.book_cube``): the month end, the region, the
+product, ``dpd_band`` (how many of ``analytics.kpi.THRESHOLDS`` the dpd exceeds: 0 for
+dpd ≤ 0 or missing, 1 for 1-30, 2 for 31-90, 3 for > 90), the stored class (missing
+allowed), ``loans`` (count) and ``balance_cents`` (Σ outstanding principal in cents of the
+store's currency, an integer)."""
+
+
+def cube_rows(
+    cube: pd.DataFrame,
+    *,
+    regions: Sequence[str] = (),
+    products: Sequence[str] = (),
+    months: Sequence[object] | None = None,
+    start: object | None = None,
+    end: object | None = None,
+) -> pd.DataFrame:
+    """The rows of a book cube in ``regions`` and ``products`` (empty: all), with ``as_of``
+    in ``months`` (None: all) and within ``start``..``end`` (month ends, inclusive; None:
+    open), as ``data.read.book_conditions`` selects them in the database."""
+    require_columns(cube, ("as_of", "region_code", "product"), "cube_rows")
+    keep = np.ones(len(cube), dtype=bool)
+    if regions:
+        keep &= cube["region_code"].isin(list(regions)).to_numpy()
+    if products:
+        keep &= cube["product"].isin(list(products)).to_numpy()
+    if months is not None:
+        keep &= cube["as_of"].isin(list(months)).to_numpy()
+    if start is not None:
+        keep &= (cube["as_of"] >= start).to_numpy(dtype=bool)
+    if end is not None:
+        keep &= (cube["as_of"] <= end).to_numpy(dtype=bool)
+    return cube[keep] if not keep.all() else cube
+
+
+def _money(cents: np.ndarray) -> np.ndarray:
+    """Integer cents as floats of the currency: the float nearest to cents ÷ 100 (an int64
+    below 2**53 converts exactly and one IEEE division rounds correctly; larger sums go
+    through ``Decimal``), the value ``CAST(SUM(x) AS DOUBLE)`` gives for the exact sum."""
+    out = cents / 100.0
+    big = np.abs(cents) >= 2**53
+    if big.any():
+        out[big] = [float(Decimal(int(c)).scaleb(-2)) for c in cents[big]]
+    return out
+
+
+def cube_sums(cube: pd.DataFrame, by: Sequence[str] = (), thresholds: Sequence[int] = THRESHOLDS) -> pd.DataFrame:
+    """The ``data.read.book_aggregates`` frame per month (and per ``by``) from book-cube rows.
+
+    Parameters
+    ----------
+    cube
+        Rows of a book cube (:data:`CUBE_COLUMNS`), e.g. :func:`cube_rows`' selection.
+    by
+        Grouping columns besides ``as_of`` (``region_code``, ``product``).
+    thresholds
+        The k of "dpd > k", in the order of the cube's DPD bands.
+
+    Returns
+    -------
+    DataFrame
+        ``as_of``, the ``by`` columns, ``loans``, ``balance``, ``loans_dpd_gt_k`` and
+        ``balance_dpd_gt_k`` for each k, ``loans_<class>`` and ``balance_<class>`` for each
+        class (counts int64, money float in the store's currency, each the float nearest to
+        the exact sum); sorted by month then ``by``. No rows (object columns) for an empty
+        cube.
+    """
+    keys = ["as_of", *by]
+    sums = ["loans", "balance"]
+    for k in thresholds:
+        sums += [f"loans_dpd_gt_{k}", f"balance_dpd_gt_{k}"]
+    for c in CLASSES:
+        sums += [f"loans_{c}", f"balance_{c}"]
+    if cube.empty:
+        return pd.DataFrame(columns=[*keys, *sums])
+    require_columns(cube, [*keys, "dpd_band", "classification", "loans", "balance_cents"], "cube_sums")
+    loans = cube["loans"].to_numpy(dtype=np.int64)
+    cents = cube["balance_cents"].to_numpy(dtype=np.int64)
+    band = cube["dpd_band"].to_numpy(dtype=np.int64)
+    cls = cube["classification"].to_numpy(dtype=object)
+    parts: dict[str, np.ndarray] = {k: cube[k].to_numpy() for k in keys}
+    parts |= {"loans": loans, "balance": cents}
+    for i, k in enumerate(thresholds, start=1):
+        hit = band >= i
+        parts[f"loans_dpd_gt_{k}"] = np.where(hit, loans, 0)
+        parts[f"balance_dpd_gt_{k}"] = np.where(hit, cents, 0)
+    for c in CLASSES:
+        hit = cls == c
+        parts[f"loans_{c}"] = np.where(hit, loans, 0)
+        parts[f"balance_{c}"] = np.where(hit, cents, 0)
+    out = pd.DataFrame(parts).groupby(keys, as_index=False, sort=True, dropna=False)[sums].sum()
+    for col in sums:
+        if col.startswith("balance"):
+            out[col] = _money(out[col].to_numpy(dtype=np.int64))
+    return out.reset_index(drop=True)

@@ -10,8 +10,14 @@ are ``analytics.overview``'s, re-exported here for the pages that import them fr
 * :func:`high_alerts` — the number of high alerts of each month whose alerts are current;
   ``with_alerts`` puts it beside the book KPIs (``data.reports.monthly_kpis``): the frame
   behind the KPI cards and their sparklines.
+* :func:`book_cube` — the book's loans and Σ balance (integer cents) per month, region,
+  product, DPD band and class: one pass over the months that serves the KPI series of any
+  region / product selection (:func:`cube_kpis`, the numbers of ``monthly_kpis``) and the
+  movers of any month (:func:`cube_movers`) without reading the store again. The Overview
+  reads it for the whole history under :func:`cube_filters` (regions and products are
+  picked from it), so changing the as-of month, the regions or the products reads nothing.
 * :func:`movers` — each region's and product's KPIs and their change against the previous
-  month (one pass over the two months for both); ``rank_movers`` picks those that moved most.
+  month (one pass over the two months' cube); ``rank_movers`` picks those that moved most.
 * :func:`provisions_at` — the provision table and the check against the regulatory
   minimums of one month, from the KPI frame already read.
 * :func:`overdue_loans` and :func:`class_loans` — the loan lists behind a point of the
@@ -29,8 +35,18 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.classification import CLASSES
-from analytics.kpi import DEFAULT_POLICY, THRESHOLDS, ProvisionPolicy
-from analytics.overview import MOVER_METRICS, group_changes, high_alert_counts, month_provisions, rank_movers, with_alerts
+from analytics.kpi import DEFAULT_POLICY, THRESHOLDS, ProvisionPolicy, book_kpis
+from analytics.overview import (
+    CUBE_COLUMNS,
+    MOVER_METRICS,
+    cube_rows,
+    cube_sums,
+    group_changes,
+    high_alert_counts,
+    month_provisions,
+    rank_movers,
+    with_alerts,
+)
 from data import read
 from data.alert_runs import month_status
 from data.alerts import alert_counts, load_rules
@@ -44,6 +60,11 @@ __all__ = [
     "MOVER_METRICS",
     "high_alerts",
     "with_alerts",
+    "CUBE_COLUMNS",
+    "book_cube",
+    "cube_filters",
+    "cube_kpis",
+    "cube_movers",
     "movers",
     "rank_movers",
     "provisions_at",
@@ -86,6 +107,85 @@ def high_alerts(conn: sa.Connection, scope: Scope, filters: Filters, refresh: in
     return high_alert_counts(counts, current)
 
 
+def cube_filters(filters: Filters) -> Filters:
+    """The filters to read :func:`book_cube` with for ``filters``: without the regions and
+    the products (cube dimensions, picked from the cube by :func:`cube_kpis` and
+    :func:`cube_movers`), so a change of either reuses the cached cube."""
+    return replace(filters, regions=(), products=())
+
+
+def book_cube(conn: sa.Connection, scope: Scope, filters: Filters) -> pd.DataFrame:
+    """The book in scope under ``filters``: loans and Σ balance per month, region, product,
+    DPD band and class (one GROUP BY in the database).
+
+    Returns
+    -------
+    DataFrame
+        ``analytics.overview.CUBE_COLUMNS``: ``as_of`` (month end), ``region_code``,
+        ``product``, ``dpd_band`` (0: dpd ≤ 0 or missing; 1: 1-30; 2: 31-90; 3: > 90 — the
+        number of ``analytics.kpi.THRESHOLDS`` exceeded), ``classification``, ``loans``
+        (count of active loans) and ``balance_cents`` (Σ outstanding principal in cents of
+        the store's currency, an exact integer: NUMERIC(18,2) × 100). Sorted by the keys;
+        ``attrs["filters"]`` the filters it was read with.
+    """
+    p = P
+    band = sa.case(
+        *[(p.c.dpd > int(k), sa.literal_column(str(i))) for i, k in reversed(list(enumerate(THRESHOLDS, start=1)))],
+        else_=sa.literal_column("0"),
+    ).label("dpd_band")
+    cents = sa.cast(sa.func.sum(p.c.outstanding_principal) * 100, sa.BigInteger).label("balance_cents")
+    keys = [p.c.as_of, p.c.region_code, p.c.product]
+    stmt = (
+        sa.select(*keys, band, p.c.classification, sa.func.count().label("loans"), cents)
+        .where(*book_conditions(scope, filters))
+        .group_by(*keys, band, p.c.classification)
+        .order_by(*keys, band, p.c.classification)
+    )
+    out = read.read_frame(conn, stmt)
+    out.attrs["filters"] = filters
+    return out
+
+
+def _picked(cube: pd.DataFrame, filters: Filters, **months: object) -> pd.DataFrame:
+    """The cube's rows in ``filters``' regions and products (and ``months`` selection); the
+    cube must have been read with ``filters``' other dimension filters."""
+    read_with = cube.attrs.get("filters")
+    if read_with is not None and read_with.segments != filters.segments:
+        raise ValueError(f"the cube was read for segments {read_with.segments}, not {filters.segments}")
+    return cube_rows(cube, regions=filters.regions, products=filters.products, **months)
+
+
+def cube_kpis(cube: pd.DataFrame, filters: Filters, policy: ProvisionPolicy = DEFAULT_POLICY) -> pd.DataFrame:
+    """``data.reports.monthly_kpis(conn, scope, filters, policy=policy)`` from a cube of
+    :func:`book_cube` read in the same scope with ``cube_filters(filters)`` or wider months:
+    the same columns and the same numbers (the cube's integer sums are exact), per month of
+    ``filters`` (``as_of`` or ``start``..``end``; all without)."""
+    months = {"months": [month_end(filters.as_of)]} if filters.as_of is not None else {}
+    start = month_end(filters.start) if filters.start is not None else None
+    end = month_end(filters.end) if filters.end is not None else None
+    rows = _picked(cube, filters, start=start, end=end, **months)
+    return book_kpis(cube_sums(rows), policy)
+
+
+def cube_movers(
+    cube: pd.DataFrame,
+    filters: Filters,
+    month: dt.date,
+    names: pd.DataFrame,
+    policy: ProvisionPolicy = DEFAULT_POLICY,
+) -> dict[str, pd.DataFrame]:
+    """:func:`movers` from a cube of :func:`book_cube` holding ``month`` and the month
+    before (read in scope with ``cube_filters(filters)``); ``names`` is
+    ``data.read.regions_frame`` (``region_code``, ``name_zh``, ``short_zh``, ``name_en``).
+    Each dimension's sums are summed from the cube's integers (exact)."""
+    m = month_end(month)
+    prev = previous_month(m)
+    rows = _picked(cube, filters, months=[prev, m])
+    changes = {by: group_changes(cube_sums(rows, (by,)), by, m, prev, policy) for by in MOVER_DIMENSIONS}
+    changes["region_code"] = _with_names(changes["region_code"], names)
+    return changes
+
+
 def movers(
     conn: sa.Connection,
     scope: Scope,
@@ -95,9 +195,9 @@ def movers(
 ) -> dict[str, pd.DataFrame]:
     """Each region's and each product's KPIs at ``month`` and the month before, and the changes.
 
-    One pass over the two months' book grouped by region and product
-    (``data.read.book_aggregates``), then ``analytics.overview.group_changes`` for each
-    dimension (rolled up: the sums add up), with the regions' names.
+    One pass over the two months' book (:func:`book_cube`), then
+    ``analytics.overview.group_changes`` for each dimension, with the regions' names
+    (:func:`cube_movers`).
 
     Parameters
     ----------
@@ -116,11 +216,8 @@ def movers(
     """
     m = month_end(month)
     prev = previous_month(m)
-    sums = read.book_aggregates(conn, scope, replace(filters, as_of=None, start=prev, end=m), MOVER_DIMENSIONS)
-    names = read.regions_frame(conn, scope)
-    changes = {by: group_changes(sums, by, m, prev, policy) for by in MOVER_DIMENSIONS}
-    changes["region_code"] = _with_names(changes["region_code"], names)
-    return changes
+    cube = book_cube(conn, scope, replace(cube_filters(filters), as_of=None, start=prev, end=m))
+    return cube_movers(cube, filters, m, read.regions_frame(conn, scope), policy)
 
 
 def _with_names(changes: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:

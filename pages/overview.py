@@ -22,8 +22,8 @@ from components.i18n import lang, t, tr
 from components.kpi_cards import Card, kpi_row
 from components.policy import current_policy
 from components.query import query
+from components.store import cached_regions, data_version
 from data import overview as ov
-from data.reports import monthly_kpis
 
 scope = current_user().scope
 flt = current_filters()
@@ -38,7 +38,10 @@ if flt.as_of is None:
 # counts at most a minute late; the KPIs stay cached by data version.
 alerts = query(ov.high_alerts, scope, flt.history(), refresh=int(time.time() // 60))
 policy = current_policy()  # the store's minimums and general reserve rate (Data page, Settings)
-kpis = ov.with_alerts(query(monthly_kpis, scope, flt.history(), policy=policy), alerts)
+# One read of the book cube (every month, region and product) serves the KPI series and the
+# movers: changing the as-of month, the regions or the products reads nothing again.
+cube = query(ov.book_cube, scope, ov.cube_filters(flt.history()))
+kpis = ov.with_alerts(ov.cube_kpis(cube, flt.history(), policy), alerts)
 upto = kpis[kpis["as_of"] <= flt.as_of]
 if upto.empty:
     st.info(t("no_data"))
@@ -153,7 +156,7 @@ config = {
                 "比率：差值（百分点）；余额：环比增长率。")),
     "loans": st.column_config.NumberColumn(t("loans"), format="localized"),
 }
-moved = query(ov.movers, scope, flt.history(), flt.as_of)
+moved = ov.cube_movers(cube, flt.history(), flt.as_of, cached_regions(data_version(), scope), policy)
 for col, by, title in zip(st.columns(2), ov.MOVER_DIMENSIONS, (t("region"), t("product")), strict=True):
     with col:
         st.markdown(f"**{title}**")

@@ -133,3 +133,60 @@ def test_month_provisions_by_hand():
     # a month without a book: a table of zeros, a check without rows
     table, check = ao.month_provisions(kpis, MAR)
     assert check.empty and table["provision"].tolist() == [0.0] * 7 and math.isnan(table.set_index("class").loc["total", "rate"])
+
+
+# --- the book cube: cube_rows and cube_sums ---------------------------------------------
+
+
+def _cube() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            (JAN, "R1", "A", 0, "normal", 2, 50_000),  # 2 loans, 500.00
+            (JAN, "R1", "A", 2, "substandard", 1, 10_050),  # 31-90 dpd, 100.50
+            (JAN, "R2", "B", 3, "loss", 1, 2_500),  # past 90 dpd, 25.00
+            (FEB, "R2", "B", 1, None, 1, 1),  # 1-30 dpd, 0.01, no class
+        ],
+        columns=list(ao.CUBE_COLUMNS),
+    )
+
+
+def test_cube_sums_by_hand():
+    total = ao.cube_sums(_cube())
+    assert total["as_of"].tolist() == [JAN, FEB]
+    jan = total.iloc[0]
+    assert jan["loans"] == 4 and jan["balance"] == 625.5
+    assert (jan["loans_dpd_gt_0"], jan["balance_dpd_gt_0"]) == (2, 125.5)
+    assert (jan["loans_dpd_gt_30"], jan["balance_dpd_gt_30"]) == (2, 125.5)
+    assert (jan["loans_dpd_gt_90"], jan["balance_dpd_gt_90"]) == (1, 25.0)
+    assert (jan["loans_normal"], jan["balance_normal"]) == (2, 500.0)
+    assert (jan["loans_substandard"], jan["balance_substandard"]) == (1, 100.5)
+    assert (jan["loans_loss"], jan["balance_loss"]) == (1, 25.0)
+    feb = total.iloc[1]
+    assert feb["balance"] == 0.01 and feb["loans_dpd_gt_0"] == 1 and feb["loans_dpd_gt_30"] == 0
+    assert sum(feb[f"loans_{c}"] for c in CLASSES) == 0  # the unclassed loan counts in the book only
+    assert total["loans"].dtype == np.int64 and total["balance"].dtype == np.float64
+    by_region = ao.cube_sums(_cube(), ("region_code",))
+    assert by_region[["as_of", "region_code", "loans"]].values.tolist() == [[JAN, "R1", 3], [JAN, "R2", 1], [FEB, "R2", 1]]
+    sums = ["loans", "balance"] + [f"{k}_dpd_gt_{t}" for t in (0, 30, 90) for k in ("loans", "balance")] + [
+        f"{k}_{c}" for c in CLASSES for k in ("loans", "balance")]
+    assert by_region.columns.tolist() == ["as_of", "region_code"] + sums
+    assert ao.cube_sums(_cube().iloc[0:0]).columns.tolist() == ["as_of"] + sums
+
+
+def test_cube_sums_are_the_nearest_float_even_beyond_2_53_cents():
+    # 0.1 + 0.2 summed as floats is 0.30000000000000004; as cents it is 30 → 0.3
+    cube = pd.DataFrame([(JAN, "R1", "A", 0, "normal", 1, 10), (JAN, "R2", "A", 0, "normal", 1, 20)],
+                        columns=list(ao.CUBE_COLUMNS))
+    assert ao.cube_sums(cube)["balance"].iloc[0] == 0.3
+    big = 2**53 + 1  # not a float: int → float would round before the division
+    cube = pd.DataFrame([(JAN, "R1", "A", 0, "normal", 1, big)], columns=list(ao.CUBE_COLUMNS))
+    assert ao.cube_sums(cube)["balance"].iloc[0] == float("90071992547409.93")
+
+
+def test_cube_rows_pick_regions_products_and_months():
+    cube = _cube()
+    assert len(ao.cube_rows(cube)) == 4
+    assert ao.cube_rows(cube, regions=["R2"])["as_of"].tolist() == [JAN, FEB]
+    assert len(ao.cube_rows(cube, products=["A"], regions=["R2"])) == 0
+    assert ao.cube_rows(cube, months=[FEB])["region_code"].tolist() == ["R2"]
+    assert len(ao.cube_rows(cube, start=FEB)) == 1 and len(ao.cube_rows(cube, end=JAN)) == 3
