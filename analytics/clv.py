@@ -67,15 +67,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from threadpoolctl import threadpool_limits
 
 from analytics.ecl import DEFAULT_ECL, EclConfig
 from analytics.ecl import lgd as ecl_lgd
 from analytics.frames import require_columns
+
+if TYPE_CHECKING:  # scikit-learn is imported by the k-means step only (about 1 s of import)
+    from sklearn.cluster import KMeans
 
 __all__ = [
     "ClvParams",
@@ -473,6 +475,9 @@ def choose_k(
         The chosen k (1 when no k could be tried), the silhouette of every k tried, and
         the fitted models.
     """
+    from sklearn.cluster import KMeans  # here, not at the top: a page showing cached segments never loads it
+    from threadpoolctl import threadpool_limits
+
     n = len(z)
     lo, hi = params.k_range
     if n == 0:

@@ -43,12 +43,16 @@ def encrypt_series(values: pd.Series) -> pd.Series:
     return values.map(lambda v: None if pd.isna(v) or v == "" else f.encrypt(str(v).encode()).decode())
 
 
-def decrypt_value(token: str | None) -> str | None:
-    """Decrypt one stored value; ``None`` when missing or the key does not match."""
+def decrypt_value(token: str | None, cipher: Fernet | None = None) -> str | None:
+    """Decrypt one stored value; ``None`` when missing or the key does not match.
+
+    ``cipher`` defaults to :func:`fernet`, which reads the configuration (a file) each
+    time: a caller decrypting many values passes ``fernet()`` once.
+    """
     if not token:
         return None
     try:
-        return fernet().decrypt(token.encode()).decode()
+        return (cipher or fernet()).decrypt(token.encode()).decode()
     except Exception:  # InvalidToken: another key
         return None
 

@@ -22,7 +22,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.clv import DEFAULT_CLV_PARAMS, DEFAULT_SEGMENT_PARAMS, ClvParams, SegmentParams
-from data.crypto import decrypt_value, mask_name, mask_phone
+from data.crypto import decrypt_value, fernet, mask_name, mask_phone
 from data.customers import customer_segments
 from data.read import Filters, Scope, scope_condition
 from data.schema import Customer, Loan
@@ -94,11 +94,12 @@ def masked_contacts(conn: sa.Connection, scope: Scope, customer_ids: Sequence[st
     conds = []
     if scope.regions is not None:
         conds.append(C.c.customer_id.in_(sa.select(L.c.customer_id).where(scope_condition(scope, L.c.region_code))))
+    cipher = fernet()  # once: fernet() reads the configuration
     for start in range(0, len(ids), 5000):
         chunk = ids[start:start + 5000]
         stmt = sa.select(C.c.customer_id, C.c.name_enc, C.c.phone_enc).where(C.c.customer_id.in_(chunk), *conds)
         for cid, name_enc, phone_enc in conn.execute(stmt):
-            rows[cid] = (mask_name(decrypt_value(name_enc)), mask_phone(decrypt_value(phone_enc)))
+            rows[cid] = (mask_name(decrypt_value(name_enc, cipher)), mask_phone(decrypt_value(phone_enc, cipher)))
     return pd.DataFrame({
         "customer_id": pd.Series(ids, dtype=object),
         "name": pd.Series([rows.get(c, ("", ""))[0] for c in ids], dtype=object),

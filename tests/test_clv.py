@@ -594,3 +594,15 @@ def test_loan_values_with_the_interim_pd(calib, monkeypatch):
     v = v.set_index("loan_id")
     assert v.loc["K10", "pd_12m"] == pytest.approx(0.2) and v.loc["K00", "pd_12m"] == 1.0
     assert len(v) == 38 and v["clv"].notna().all()
+
+
+def test_importing_clv_does_not_load_scikit_learn():
+    """scikit-learn (about 1 s to import) is loaded by the k-means step only, so a page that
+    shows cached segments never pays for it."""
+    import subprocess
+    from pathlib import Path
+
+    code = "import sys, analytics.clv, data.customers, data.customer_lists; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "False"
