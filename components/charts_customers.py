@@ -234,12 +234,18 @@ def segment_scatter(
             x_txt = [fmt_money(v, currency, lang) for v in xs]
         else:
             x_txt = [f"{v:,.1f}" if np.isfinite(v) else "—" for v in xs]
+        # numpy arrays, not lists: plotly validates and deep-copies a list element by element
+        # (about 0.1 s for the 4,000 points of a sample), an array in one go
+        customdata = np.empty((len(rows), 4), dtype=object)
+        customdata[:, 0] = s
+        customdata[:, 1] = rows["customer_id"].astype(str).to_numpy(dtype=object)
+        customdata[:, 2] = [fmt_money(v, currency, lang) for v in rows["clv"]]
+        customdata[:, 3] = x_txt
         traces.append({
-            "type": "scattergl", "x": xs.tolist(), "y": rows["clv"].astype(float).tolist(), "mode": "markers",
+            "type": "scattergl", "x": xs, "y": rows["clv"].to_numpy(dtype=float), "mode": "markers",
             "name": label, "legendgroup": str(s),
             "marker": {"color": colours[s], "size": 5, "opacity": 0.2 if faded else 0.55},
-            "customdata": [[s, c, m, t] for c, m, t in zip(
-                rows["customer_id"].astype(str), (fmt_money(v, currency, lang) for v in rows["clv"]), x_txt)],
+            "customdata": customdata,
             "hovertemplate": "%{customdata[1]}<br>CLV %{customdata[2]}<br>" + tr(lang, en, zh)
             + ": %{customdata[3]}<extra>" + label + "</extra>",
         })
