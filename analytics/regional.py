@@ -43,6 +43,7 @@ __all__ = [
     "period_changes",
     "risk_rank",
     "risk_table",
+    "rank_rows",
 ]
 
 RATE_METRICS: tuple[str, ...] = (
@@ -180,7 +181,18 @@ def risk_table(
     out = pd.concat(
         [cur, period_changes(cur, prev, key, "mom"), period_changes(cur, yago, key, "yoy")], axis=1
     )
+    out.attrs.update(as_of=as_of, previous=previous, year_ago=year_ago, rank_by=rank_by)
+    return rank_rows(out, key, rank_by)
+
+
+def rank_rows(table: pd.DataFrame, key: str, rank_by: str = DEFAULT_RANK_BY) -> pd.DataFrame:
+    """``table``'s rows ranked among themselves by ``rank_by`` (1 = worst, see
+    :func:`risk_rank` and :data:`HIGHER_IS_BETTER`) in a ``rank`` column and sorted by rank
+    (unranked last) then ``key``; ``attrs`` kept. A :func:`risk_table` narrowed to some of
+    its groups gets the table those groups alone would give: every other column is the
+    group's own."""
+    out = table.copy()
     out["rank"] = risk_rank(out[rank_by], higher_is_worse=rank_by not in HIGHER_IS_BETTER)
     out = out.sort_values(["rank", key], na_position="last", kind="stable").reset_index(drop=True)
-    out.attrs.update(as_of=as_of, previous=previous, year_ago=year_ago, rank_by=rank_by)
+    out.attrs.update(table.attrs)
     return out

@@ -16,13 +16,17 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.classification import CLASSES
+from analytics.regional import DEFAULT_RANK_BY, rank_rows
 from analytics.kpi import DEFAULT_POLICY, ProvisionPolicy
 from data import read, regional
 from data.config import settings
 from data.read import Filters, Scope, book_conditions, month_end, read_frame
 from data.schema import Branch, Loan, Performance
 
-__all__ = ["MAP_TOLERANCE", "MapShapes", "store_facts", "region_set_name", "map_shapes", "region_table", "worst_loans", "WORST_ORDER"]
+__all__ = [
+    "MAP_TOLERANCE", "MapShapes", "store_facts", "region_set_name", "map_shapes", "region_table", "table_filters",
+    "in_regions", "worst_loans", "WORST_ORDER",
+]
 
 P = Performance.__table__
 L = Loan.__table__
@@ -119,6 +123,23 @@ def region_table(
             table = table[lead[:at] + ["expected_loss"] + lead[at:]]
     table.attrs.update(attrs, expected_loss=bool(expected_loss))
     return table
+
+
+def table_filters(filters: Filters) -> Filters:
+    """The filters to read :func:`region_table` with for ``filters`` so that a change of the
+    regions reuses it: without the regions when the month is given (each region's row does
+    not depend on the others; :func:`in_regions` picks and re-ranks them), else unchanged
+    (the latest month with a book depends on the regions)."""
+    return replace(filters, regions=()) if filters.as_of is not None else filters
+
+
+def in_regions(table: pd.DataFrame, regions: tuple[str, ...]) -> pd.DataFrame:
+    """The rows of a :func:`region_table` in ``regions`` (all when empty), ranked among
+    themselves: the table ``region_table`` gives when read with those regions."""
+    if not regions:
+        return table
+    rows = table[table["region_code"].isin(list(regions))]
+    return rank_rows(rows, "region_code", table.attrs.get("rank_by", DEFAULT_RANK_BY))
 
 
 def worst_loans(

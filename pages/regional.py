@@ -45,8 +45,9 @@ policy = current_policy()  # the store's provision policy (Data page, Settings)
 if spec.key == "el":
     with st.spinner(tr("Computing expected loss loan by loan…", "正在逐笔计算预期信用损失…"), show_time=True):
         table = query(regional_view.region_table, scope, flt.month(), expected_loss=True, policy=policy)
-else:
-    table = query(regional_view.region_table, scope, flt.month(), policy=policy)
+else:  # read for every region of the month (cached), then the chosen regions picked and ranked
+    table = regional_view.in_regions(
+        query(regional_view.region_table, scope, regional_view.table_filters(flt.month()), policy=policy), flt.regions)
 if table.empty:
     st.info(tr("No loans for this selection.", "当前筛选条件下没有数据。"))
     st.stop()

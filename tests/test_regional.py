@@ -296,3 +296,35 @@ def test_money_sums_keep_cents(engine):
         agg = regional.risk_aggregates(c, Scope.all(), Filters(), "region_code", [MAR])
     assert agg["balance"].iloc[0] == 61165273.64
     assert agg["collateral_value"].iloc[0] == 70000001.01
+
+
+@pytest.mark.parametrize("regions", [("440000",), ("110000", "440000"), ("999999",)])
+def test_region_table_narrowed_in_memory_is_the_table_read_for_those_regions(book, regions):
+    from data import regional_view
+
+    month = Filters(as_of=MAR, regions=regions)
+    with book.connect() as c:
+        every = regional_view.region_table(c, Scope.all(), regional_view.table_filters(month))
+        direct = regional_view.region_table(c, Scope.all(), month)
+    assert regional_view.table_filters(month) == Filters(as_of=MAR)
+    assert regional_view.table_filters(Filters(regions=regions)) == Filters(regions=regions)  # no month: as given
+    picked = regional_view.in_regions(every, regions)
+    if direct.empty:  # a region without a book: no rows either way (the page says so)
+        assert picked.empty
+        return
+    assert_frame_equal(picked, direct, check_exact=True)
+    assert picked.attrs == direct.attrs
+    if regions == ("440000",):  # Guangdong alone ranks first (30+ DPD 0.5); in the whole table it is 2nd
+        assert every.set_index("region_code").loc["440000", "rank"] == 2 and picked["rank"].tolist() == [1]
+    assert regional_view.in_regions(every, ()) is every
+
+
+def test_rank_rows_ranks_among_the_rows_given():
+    table = pd.DataFrame({"region_code": ["a", "b", "c"], "overdue_rate_30_balance": [0.1, 0.3, None],
+                          "collateral_coverage": [0.9, 0.5, 0.7]})
+    table.attrs["as_of"] = MAR
+    out = ar.rank_rows(table, "region_code")
+    assert out["region_code"].tolist() == ["b", "a", "c"] and out["rank"].tolist() == [1, 2, pd.NA]
+    assert out.attrs == {"as_of": MAR}
+    # coverage: higher is better, so the lowest ranks worst
+    assert ar.rank_rows(table, "region_code", "collateral_coverage")["region_code"].tolist() == ["b", "c", "a"]
