@@ -23,6 +23,13 @@ def _perf(loan, as_of, region, product, segment, bal, dpd, cls, status="active")
                 outstanding_principal=bal, dpd=dpd, credit_score=650, status=status, classification=cls)
 
 
+@pytest.fixture(autouse=True)
+def _cache_dir(tmp_path, monkeypatch):
+    """The kept cubes (data.result_cache) in a folder of the test's own."""
+    monkeypatch.setenv("DAIHOU_CACHE_DIR", str(tmp_path / "cache"))
+    ov._CUBE_CACHE.clear_memory()
+
+
 @pytest.fixture
 def store(engine):
     """Guangdong (440000) and Beijing (110000), mortgage and consumer, February and March 2024."""
@@ -117,3 +124,24 @@ def test_cube_movers_are_the_movers_and_need_the_same_segments(store):
     assert mortgage["loans"] == 3 and mortgage["npl_ratio"] == 0.0
     with pytest.raises(ValueError, match="segments"):
         ov.cube_kpis(retail, Filters())
+
+
+def test_the_cube_is_kept_until_the_next_import(store, tmp_path):
+    with store.connect() as c:
+        first = ov.book_cube(c, Scope.all(), Filters())
+        ov._CUBE_CACHE.clear_memory()  # as after a server restart: from the Parquet file
+        again = ov.book_cube(c, Scope.all(), Filters())
+        direct = monthly_kpis(c, Scope.all(), Filters())
+        other_scope = ov.book_cube(c, Scope.of(["110000"]), Filters())
+    assert list((tmp_path / "cache" / "book_cube").glob("*.parquet"))
+    assert again.attrs["filters"] == Filters()
+    pd.testing.assert_frame_equal(ov.cube_kpis(again, Filters()), direct, check_exact=True)
+    pd.testing.assert_frame_equal(ov.cube_kpis(first, Filters()), direct, check_exact=True)
+    assert set(other_scope["region_code"]) == {"110000"}  # the scope is part of the key
+    # a new month in the store (a new data version) is read, not the kept cube
+    with store.begin() as c:
+        insert_frame(c, Performance.__table__, pd.DataFrame([
+            _perf("B1", dt.date(2024, 4, 30), "110000", "consumer", "retail", 470.05, 0, "normal")]))
+    with store.connect() as c:
+        newer = ov.book_cube(c, Scope.all(), Filters())
+    assert newer["as_of"].max() == dt.date(2024, 4, 30)
