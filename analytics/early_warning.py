@@ -20,8 +20,10 @@ rule                       fires when
                            valuation at m, else the value at origination; only types with a
                            maximum and values > 0.
 ``collateral_fall``        (value at origination − valuation at m) ÷ value at origination
-                           > 0.20 (both present, origination value > 0, a collateral type
-                           other than none).
+                           > the maximum fall of the loan's collateral type (real_estate
+                           0.20 by default, vehicles 0.40 as they depreciate by design;
+                           ``default`` for types not listed) (both present, origination
+                           value > 0, a collateral type other than none).
 ``classification_exception``  the reported class is better than the DPD floor
                            (metrics.md, five-level classification).
 ``multiple_delinquent``    the loan is delinquent (dpd > 0) and its customer has at least 2
@@ -140,11 +142,17 @@ class LtvRule:
 
 @dataclass(frozen=True)
 class CollateralFallRule:
-    """Latest valuation below the origination value by more than ``max_fall`` (fraction)."""
+    """Latest valuation below the origination value by more than the maximum fall of the
+    loan's collateral type: ``max_fall[collateral_type]``, else ``default`` (fractions)."""
 
     enabled: bool
     level: str
-    max_fall: float
+    max_fall: tuple[tuple[str, float], ...]
+    default: float
+
+    def limit(self, collateral_type: str) -> float:
+        """The maximum fall (fraction) for ``collateral_type``."""
+        return dict(self.max_fall).get(collateral_type, self.default)
 
 
 @dataclass(frozen=True)
@@ -247,6 +255,27 @@ def _thresholds(raw: Any) -> tuple[DpdThreshold, ...]:
     return tuple(ths)
 
 
+def _max_fall(raw: Any) -> tuple[tuple[tuple[str, float], ...], float]:
+    """``collateral_fall.max_fall``: a table of collateral_type = maximum fall with a
+    ``default`` for the types not listed, or one number for every type (the older form,
+    still accepted). Returns (per-type pairs sorted by type, default)."""
+
+    def fall(value: Any, where: str) -> float:
+        f = _fraction(value, where)
+        if f >= 1:
+            raise ValueError(f"{where}: must be below 1 (a 100 % fall), got {f}")
+        return f
+
+    if not isinstance(raw, Mapping):
+        return (), fall(raw, "collateral_fall.max_fall")
+    if "default" not in raw:
+        raise ValueError("collateral_fall.max_fall: missing key 'default' (the maximum fall of types not listed)")
+    if "none" in raw:
+        raise ValueError("collateral_fall.max_fall.none: loans without collateral are never checked")
+    pairs = tuple(sorted((str(k), fall(v, f"collateral_fall.max_fall.{k}")) for k, v in raw.items() if k != "default"))
+    return pairs, fall(raw["default"], "collateral_fall.max_fall.default")
+
+
 def rules_from_config(config: Mapping[str, Any]) -> RuleSet:
     """A validated :class:`RuleSet` from a mapping shaped like ``data/alert_rules.toml``.
 
@@ -279,9 +308,7 @@ def rules_from_config(config: Mapping[str, Any]) -> RuleSet:
     max_ltv = t["ltv"]["max_ltv"]
     if not isinstance(max_ltv, Mapping):
         raise ValueError("ltv.max_ltv: expected a table of collateral_type = maximum LTV")
-    fall = _fraction(t["collateral_fall"]["max_fall"], "collateral_fall.max_fall")
-    if fall >= 1:
-        raise ValueError(f"collateral_fall.max_fall: must be below 1 (a 100 % fall), got {fall}")
+    falls, default_fall = _max_fall(t["collateral_fall"]["max_fall"])
     return RuleSet(
         dpd_crossing=DpdCrossingRule(t["dpd_crossing"]["enabled"], _thresholds(t["dpd_crossing"]["thresholds"])),
         score_drop=ScoreDropRule(t["score_drop"]["enabled"], lvl("score_drop"),
@@ -289,7 +316,8 @@ def rules_from_config(config: Mapping[str, Any]) -> RuleSet:
                                  _whole(t["score_drop"]["months"], "score_drop.months", 1)),
         ltv=LtvRule(t["ltv"]["enabled"], lvl("ltv"), tuple(sorted(
             (str(k), _fraction(v, f"ltv.max_ltv.{k}")) for k, v in max_ltv.items()))),
-        collateral_fall=CollateralFallRule(t["collateral_fall"]["enabled"], lvl("collateral_fall"), fall),
+        collateral_fall=CollateralFallRule(t["collateral_fall"]["enabled"], lvl("collateral_fall"), falls,
+                                           default_fall),
         classification_exception=ClassificationExceptionRule(
             t["classification_exception"]["enabled"], lvl("classification_exception")),
         multiple_delinquent=MultipleDelinquentRule(

@@ -63,6 +63,7 @@ _DETAIL_KEYS: dict[str, tuple[str, str]] = {
     "origination_value": ("value at origination", "发放时价值"),
     "latest_value": ("latest value", "最新估值"),
     "fall": ("fall", "跌幅"),
+    "max_fall": ("maximum fall", "跌幅上限"),
     "reported": ("reported", "报告分类"),
     "floor": ("DPD floor", "逾期天数下限分类"),
     "customer_id": ("customer", "客户"),
@@ -73,9 +74,9 @@ _DETAIL_KEYS: dict[str, tuple[str, str]] = {
 }
 _COLLATERAL = {
     "real_estate": "房地产", "vehicle": "车辆", "equipment": "设备", "inventory": "存货",
-    "receivables": "应收账款", "deposit": "存单", "none": "无",
+    "receivables": "应收账款", "deposit": "存单", "guarantee": "保证", "none": "无",
 }
-_RATIO_KEYS = ("ltv", "max_ltv", "fall")
+_RATIO_KEYS = ("ltv", "max_ltv", "fall", "max_fall")
 _MONEY_KEYS = ("balance", "collateral_value", "origination_value", "latest_value")
 
 
@@ -110,8 +111,9 @@ _CONDITIONS = {
         f"Balance ÷ latest collateral value above the maximum LTV of the type: {_ltv_limits(r, lang)}",
         f"余额 ÷ 最新押品价值 超过该押品类型的抵押率上限：{_ltv_limits(r, lang)}"),
     "collateral_fall": lambda r, lang: (
-        f"Latest collateral valuation more than {r.max_fall:.0%} below the value at origination",
-        f"押品最新估值较发放时下跌超过 {r.max_fall:.0%}"),
+        "Latest collateral valuation below the value at origination by more than the maximum fall of the "
+        f"type: {_fall_limits(r, lang)}",
+        f"押品最新估值较发放时的跌幅超过该押品类型的上限：{_fall_limits(r, lang)}"),
     "classification_exception": lambda r, lang: (
         "Reported five-level class better than the DPD floor (正常/关注/次级/可疑/损失)",
         "报告的五级分类（正常/关注/次级/可疑/损失）优于逾期天数对应的下限"),
@@ -126,9 +128,21 @@ _CONDITIONS = {
 from the rule's settings (an attribute of ``RuleSet`` of the same name)."""
 
 
+def _type_limits(pairs: Sequence[tuple[str, float]], lang: str, other: str = "") -> str:
+    """"real estate 70%, vehicle 85%" (房地产 70%，车辆 85%), then ``other`` if given."""
+    parts = [f"{k.replace('_', ' ') if lang == 'en' else _COLLATERAL.get(k, k)} {v:.0%}" for k, v in pairs]
+    return tr(lang, ", ", "，").join(parts + ([other] if other else []))
+
+
 def _ltv_limits(rule: object, lang: str) -> str:
-    return ", ".join(
-        f"{k.replace('_', ' ') if lang == 'en' else _COLLATERAL.get(k, k)} {v:.0%}" for k, v in rule.max_ltv)
+    return _type_limits(rule.max_ltv, lang)
+
+
+def _fall_limits(rule: object, lang: str) -> str:
+    """The per-type maximum falls, then the default for the other types (or for every type)."""
+    if not rule.max_fall:
+        return tr(lang, f"every type {rule.default:.0%}", f"所有类型 {rule.default:.0%}")
+    return _type_limits(rule.max_fall, lang, tr(lang, f"other types {rule.default:.0%}", f"其他类型 {rule.default:.0%}"))
 
 
 def rules_table(rules: RuleSet, lang: str = "zh") -> pd.DataFrame:

@@ -25,8 +25,10 @@ Back-test
 future stored, joins each alert to whether its loan was > 90 DPD at some month in
 (m, m + 12] (the next such month from a suffix-minimum window), and counts in SQL; the
 ratios come from ``analytics.early_warning.backtest_table``. It reads the whole history
-(seconds on a large store), so its table is cached per store, data version, rule set,
-scope and filters until the next import (``data.result_cache``).
+(16-25 s at 1M loans), so it runs once per store, data version, rule set and months for
+the whole book, grouped by rule × region × product × segment, and every scope's and
+filters' table is a filter and sum of those cached groups (``data.result_cache``), the
+scope applied here before anything is returned.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import threading
 import tomllib
 from collections.abc import Sequence
 from dataclasses import replace
@@ -43,10 +46,17 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.classification import CLASSES
-from analytics.early_warning import LEVELS, RuleSet, backtest_table, merge_rule_config, rules_from_config
+from analytics.early_warning import (
+    LEVELS,
+    MultipleDelinquentRule,
+    RuleSet,
+    backtest_table,
+    merge_rule_config,
+    rules_from_config,
+)
 from data.classification import floor_rank_expr, reported_rank_expr
 from data.read import Filters, Scope, book_conditions, month_end, read_frame, scope_condition, stored_months
-from data.result_cache import ResultCache
+from data.result_cache import Bundle, ResultCache
 from data.schema import Alert, Inspection, Loan, Performance
 
 __all__ = [
@@ -134,10 +144,12 @@ def _json(**fields: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
     return sa.func.concat(*parts)
 
 
-def _history(scope: Scope, filters: Filters, first: dt.date, last: dt.date, lookback: int, outcome: bool) -> sa.CTE:
+def _history(scope: Scope, filters: Filters, first: dt.date, last: dt.date, lookback: int, outcome: bool,
+             groups: bool = False) -> sa.CTE:
     """Performance rows in scope for [first − lookback, last (+ 12 with outcome)], with
     ``prev_dpd`` (dpd at the previous month), ``score_before`` (score ``lookback`` months
-    earlier) and, with ``outcome``, ``bad`` (1 when > 90 DPD at some month of the next 12).
+    earlier) and, with ``outcome``, ``bad`` (1 when > 90 DPD at some month of the next 12);
+    with ``groups`` also the loan's ``product`` and ``segment``.
 
     Each loan's rows are ordered by a month index m (year · 12 + month). The value at
     m − j is the one of the row k ≤ j rows back whose index is m − j (one month per loan
@@ -149,6 +161,7 @@ def _history(scope: Scope, filters: Filters, first: dt.date, last: dt.date, look
     base = sa.select(
         P.c.loan_id, P.c.as_of, P.c.region_code, P.c.status, P.c.dpd, P.c.credit_score,
         P.c.collateral_value, P.c.outstanding_principal, P.c.classification_reported,
+        *((P.c.product, P.c.segment) if groups else ()),
         _month_idx(P.c.as_of).label("m"),
     ).where(
         *book_conditions(scope, _no_months(filters), active_only=False, months=False),
@@ -182,10 +195,22 @@ def _history(scope: Scope, filters: Filters, first: dt.date, last: dt.date, look
     return keep.cte("h").prefix_with("MATERIALIZED")
 
 
+def _delinquent(h: sa.CTE, rule: MultipleDelinquentRule, book: Sequence[sa.ColumnElement[bool]],
+                extra: Sequence[sa.ColumnElement] = ()) -> sa.Subquery:
+    """Delinquent loan-months of the book (dpd > ``rule.dpd_over``) with ``n``, the number of
+    delinquent loans of the same customer at the same month end in ``h``."""
+    cols = [h.c.loan_id, h.c.as_of, h.c.region_code, h.c.dpd, h.c.customer_id,
+            sa.func.count().over(partition_by=(h.c.customer_id, h.c.as_of)).label("n"), *extra]
+    return sa.select(*cols).where(*book, h.c.dpd > rule.dpd_over).subquery("dq")
+
+
 def _rule_selects(
-    h: sa.CTE, rules: RuleSet, scope: Scope, filters: Filters, first: dt.date, last: dt.date, outcome: bool
+    h: sa.CTE, rules: RuleSet, scope: Scope, filters: Filters, first: dt.date, last: dt.date, outcome: bool,
+    groups: bool = False,
 ) -> list[sa.Select]:
-    """One SELECT per enabled rule: loan_id, as_of, rule, level, region_code, detail (+ bad)."""
+    """One SELECT per enabled rule: loan_id, as_of, rule, level, region_code, detail (+ bad;
+    + product, segment with ``groups``, which leaves ``multiple_delinquent`` out: it counts
+    across loans, see :func:`_book_bundle`)."""
     book = [h.c.status == "active", h.c.as_of >= first, h.c.as_of <= last]
     out: list[sa.Select] = []
 
@@ -204,6 +229,8 @@ def _rule_selects(
         ]
         if outcome:
             cols.append((bad if bad is not None else h.c.bad).label("bad"))
+        if groups:
+            cols += [h.c.product, h.c.segment]
         stmt = sa.select(*cols).select_from(source).where(*where)
         if group_by:
             stmt = stmt.group_by(*group_by)
@@ -241,12 +268,14 @@ def _rule_selects(
     r = rules.collateral_fall
     if r.enabled:
         orig, latest = h.c.origination_value, h.c.collateral_value
+        max_fall = sa.case(*((ctype == t, sa.literal(v)) for t, v in r.max_fall),
+                           else_=sa.literal(r.default)) if r.max_fall else sa.literal(r.default)
         emit("collateral_fall", r.level,
              _json(origination_value=_jnum(orig), latest_value=_jnum(latest),
                    fall=_jratio(sa.cast(orig - latest, sa.Double) / sa.cast(orig, sa.Double)),
-                   collateral_type=_jstr(ctype)),
+                   max_fall=_jnum(max_fall), collateral_type=_jstr(ctype)),
              where=[*book, ctype.is_not(None), ctype != "none", orig > 0,
-                    latest.is_not(None), orig - latest > r.max_fall * orig])
+                    latest.is_not(None), orig - latest > max_fall * orig])
 
     r = rules.classification_exception
     if r.enabled:
@@ -259,12 +288,8 @@ def _rule_selects(
              where=[*book, rep.is_not(None), rep_rank < floor])
 
     r = rules.multiple_delinquent
-    if r.enabled:
-        cols = [h.c.loan_id, h.c.as_of, h.c.region_code, h.c.dpd, h.c.customer_id,
-                sa.func.count().over(partition_by=(h.c.customer_id, h.c.as_of)).label("n")]
-        if outcome:
-            cols.append(h.c.bad)
-        dq = sa.select(*cols).where(*book, h.c.dpd > r.dpd_over).subquery("dq")
+    if r.enabled and not groups:
+        dq = _delinquent(h, r, book, [h.c.bad] if outcome else [])
         emit("multiple_delinquent", r.level,
              _json(customer_id=_jstr(dq.c.customer_id), delinquent_loans=_jnum(dq.c.n), dpd=_jnum(dq.c.dpd)),
              source=dq, where=[dq.c.n >= r.min_loans], loan=dq.c.loan_id, month=dq.c.as_of,
@@ -277,7 +302,8 @@ def _rule_selects(
         late = sa.select(I.c.loan_id, I.c.due_on, I.c.done_on).where(
             sa.or_(I.c.done_on.is_(None), I.c.done_on - I.c.due_on > r.grace_days)).subquery("late")
         days = h.c.as_of - late.c.due_on
-        group = [h.c.loan_id, h.c.as_of, h.c.region_code] + ([h.c.bad] if outcome else [])
+        group = [h.c.loan_id, h.c.as_of, h.c.region_code] + ([h.c.bad] if outcome else []) + (
+            [h.c.product, h.c.segment] if groups else [])
         emit("inspection_overdue", r.level,
              _json(overdue_inspections=_jnum(sa.func.count()), oldest_due_on=_jstr(sa.func.min(late.c.due_on)),
                    days_overdue=_jnum(sa.func.max(days))),
@@ -405,8 +431,17 @@ def rules_hash(rules: RuleSet) -> str:
     return hashlib.sha256(repr(rules).encode()).hexdigest()[:16]
 
 
-_BACKTEST_CACHE = ResultCache("backtest", version=1)
-"""Back-test tables until the next import or rule change (``data.result_cache``)."""
+_BACKTEST_CACHE = ResultCache("backtest", version=2)
+"""Back-test tables per scope and filters until the next import or rule change (``data.result_cache``)."""
+
+_BOOK_CACHE = ResultCache("backtest_book", version=1)
+"""The whole book's back-test counts per rule set and months (:func:`_book_bundle`)."""
+
+_BOOK_LOCK = threading.Lock()
+"""Serialises the whole-book computation in a process: concurrent sessions compute it once."""
+
+_GROUPS = ("region_code", "product", "segment")
+_COUNTS = ("alerts", "alerted_loans", "alerts_bad")
 
 
 def backtest(
@@ -419,10 +454,17 @@ def backtest(
     ``analytics.early_warning.backtest_table`` plus ``first_month``, ``last_month`` and
     ``months`` (the months back-tested; None / 0 when no month has 12 months of future).
 
-    Computed once per store, data version, rule set (:func:`rules_hash`), scope and filters
-    (start, end, regions, products, segments) and cached until the next import
-    (``data.result_cache``, Parquet under ``$DAIHOU_CACHE_DIR/backtest/``), unless
-    ``use_cache`` is False.
+    With the cache (the default), the counts are computed once for the whole book per
+    store, data version, rule set (:func:`rules_hash`) and back-tested months, grouped by
+    rule × region × product × segment (:func:`_book_bundle`; every loan has one region,
+    product and segment, so its alerts and its distinct count fall in one group), and a
+    scope's or filters' table is a filter and sum of those groups, applied here before
+    anything is returned. ``multiple_delinquent`` counts a customer's delinquent loans
+    within the scope and filters, so its candidates are kept per loan-month and counted
+    again in the scope. When the scope's back-tested months do not start and end with the
+    whole book's, its table is computed live. Each scope's and filters' table is cached
+    too (``data.result_cache``, under ``$DAIHOU_CACHE_DIR/backtest*/``) until the next
+    import. ``use_cache=False`` computes the scope's table live in SQL (the reference).
     """
     rules = rules or load_rules()
     if not use_cache:
@@ -437,30 +479,38 @@ def backtest(
     hit = _BACKTEST_CACHE.get(key)
     if hit is not None:
         return hit
-    out = _backtest(conn, scope, filters, rules)
+    months = backtest_months(conn, scope, filters)
+    if not months:
+        out = _no_backtest(rules)
+    else:
+        book = backtest_months(conn, Scope.all(), Filters(start=filters.start, end=filters.end))
+        if (months[0], months[-1]) == (book[0], book[-1]):
+            out = _from_book(_book_bundle(conn, rules, months[0], months[-1]), scope, filters, rules, months)
+        else:
+            out = _backtest(conn, scope, filters, rules)
     _BACKTEST_CACHE.put(store, key, out)
     return out
 
 
-def _backtest(conn: sa.Connection, scope: Scope, filters: Filters, rules: RuleSet) -> pd.DataFrame:
-    levels = rules.levels()
-    months = backtest_months(conn, scope, filters)
+def _no_backtest(rules: RuleSet) -> pd.DataFrame:
+    """The back-test table when no month has 12 months of future: zeros, NaN ratios."""
     empty = pd.DataFrame({"rule": pd.Series(dtype=object), "alerts": pd.Series(dtype="int64"),
                           "alerted_loans": pd.Series(dtype="int64"), "alerts_bad": pd.Series(dtype="int64")})
+    return backtest_table(empty, rules.levels()).assign(first_month=None, last_month=None, months=0)
+
+
+def _backtest(conn: sa.Connection, scope: Scope, filters: Filters, rules: RuleSet) -> pd.DataFrame:
+    """The back-test of ``scope`` under ``filters`` computed live in SQL (no cache)."""
+    levels = rules.levels()
+    months = backtest_months(conn, scope, filters)
     if not months:
-        out = backtest_table(empty, levels)
-        return out.assign(first_month=None, last_month=None, months=0)
+        return _no_backtest(rules)
     first, last = months[0], months[-1]
     f = _no_months(filters)
     lookback = max(1, rules.score_drop.months)
     h = _history(scope, f, first, last, lookback, outcome=True)
     selects = _rule_selects(h, rules, scope, f, first, last, outcome=True)
-    # every stored month in [first, last] has 12 months of future: the range is the months
-    book = sa.select(sa.cast(sa.null(), sa.String).label("loan_id"), h.c.as_of, sa.literal(_BOOK, sa.String).label("rule"),
-                     sa.literal("", sa.String).label("level"), h.c.region_code,
-                     sa.literal("", sa.String).label("detail"), h.c.bad).where(
-        h.c.status == "active", h.c.as_of >= first, h.c.as_of <= last)
-    u = sa.union_all(*selects, book).subquery("u")
+    u = sa.union_all(*selects, _book_rows(h, first, last)).subquery("u")
     stmt = (
         sa.select(u.c.rule, sa.func.count().label("alerts"),
                   sa.func.count(sa.distinct(u.c.loan_id)).label("alerted_loans"),
@@ -470,3 +520,105 @@ def _backtest(conn: sa.Connection, scope: Scope, filters: Filters, rules: RuleSe
     counts = read_frame(conn, stmt)
     out = backtest_table(counts, levels)
     return out.assign(first_month=first, last_month=last, months=len(months))
+
+
+def _book_rows(h: sa.CTE, first: dt.date, last: dt.date, groups: bool = False) -> sa.Select:
+    """The book's loan-months in [first, last] as rows of the rule union (rule ``__book__``,
+    no loan_id). Every stored month in [first, last] has 12 months of future."""
+    return sa.select(
+        sa.cast(sa.null(), sa.String).label("loan_id"), h.c.as_of, sa.literal(_BOOK, sa.String).label("rule"),
+        sa.literal("", sa.String).label("level"), h.c.region_code, sa.literal("", sa.String).label("detail"), h.c.bad,
+        *((h.c.product, h.c.segment) if groups else ()),
+    ).where(h.c.status == "active", h.c.as_of >= first, h.c.as_of <= last)
+
+
+def _book_bundle(conn: sa.Connection, rules: RuleSet, first: dt.date, last: dt.date) -> Bundle:
+    """The whole book's back-test counts for the months [first, last], cached per store,
+    data version, rule set and months (``_BOOK_CACHE``), computed once per process at a time.
+
+    Frames: ``counts`` — ``rule`` (``__book__`` for the book's loan-months), ``region_code``,
+    ``product``, ``segment``, ``alerts``, ``alerted_loans`` (distinct loans), ``alerts_bad``,
+    for every rule but ``multiple_delinquent``; ``delinquent`` — the delinquent loan-months
+    (dpd > ``dpd_over``) whose customer has at least ``min_loans`` of them in the whole book
+    (a scope sees a subset of them): ``loan_id``, ``as_of``, ``customer_id``, the group
+    columns and ``bad``. One SQL statement over one materialised history.
+    """
+    parts = {"rules": rules_hash(rules), "months": [first.isoformat(), last.isoformat()]}
+    store, key = _BOOK_CACHE.key(conn, parts)
+    hit = _BOOK_CACHE.get_bundle(key)
+    if hit is not None:
+        return hit
+    with _BOOK_LOCK:
+        hit = _BOOK_CACHE.get_bundle(key)
+        if hit is not None:
+            return hit
+        bundle = _compute_book(conn, rules, first, last)
+        _BOOK_CACHE.put_bundle(store, key, bundle)
+    return bundle
+
+
+def _compute_book(conn: sa.Connection, rules: RuleSet, first: dt.date, last: dt.date) -> Bundle:
+    everything = Filters()
+    lookback = max(1, rules.score_drop.months)
+    h = _history(Scope.all(), everything, first, last, lookback, outcome=True, groups=True)
+    selects = _rule_selects(h, rules, Scope.all(), everything, first, last, outcome=True, groups=True)
+    u = sa.union_all(*selects, _book_rows(h, first, last, groups=True)).subquery("u")
+    keys = [u.c.rule, u.c.region_code, u.c.product, u.c.segment]
+    no_loan = (sa.cast(sa.null(), sa.String).label("loan_id"), sa.cast(sa.null(), sa.Date).label("as_of"),
+               sa.cast(sa.null(), sa.String).label("customer_id"))
+    grouped = sa.select(
+        *keys, sa.func.count().label("alerts"), sa.func.count(sa.distinct(u.c.loan_id)).label("alerted_loans"),
+        sa.cast(sa.func.sum(u.c.bad), sa.Integer).label("alerts_bad"), *no_loan,
+    ).group_by(*keys)
+    stmt: sa.Select | sa.CompoundSelect = grouped
+    md = rules.multiple_delinquent
+    if md.enabled:
+        book = [h.c.status == "active", h.c.as_of >= first, h.c.as_of <= last]
+        dq = _delinquent(h, md, book, [h.c.product, h.c.segment, h.c.bad])
+        candidates = sa.select(
+            sa.literal("multiple_delinquent", sa.String).label("rule"), dq.c.region_code, dq.c.product, dq.c.segment,
+            sa.cast(sa.literal(1), sa.BigInteger).label("alerts"),
+            sa.cast(sa.literal(1), sa.BigInteger).label("alerted_loans"),
+            sa.cast(dq.c.bad, sa.Integer).label("alerts_bad"), dq.c.loan_id, dq.c.as_of, dq.c.customer_id,
+        ).where(dq.c.n >= md.min_loans)
+        stmt = sa.union_all(grouped, candidates)
+    rows = read_frame(conn, stmt)
+    per_loan = rows["loan_id"].notna()
+    counts = rows.loc[~per_loan, ["rule", *_GROUPS, *_COUNTS]].reset_index(drop=True)
+    counts = counts.astype({c: "int64" for c in _COUNTS})
+    delinquent = rows.loc[per_loan, ["loan_id", "as_of", "customer_id", *_GROUPS, "alerts_bad"]]
+    delinquent = delinquent.rename(columns={"alerts_bad": "bad"}).astype({"bad": "int64"}).reset_index(drop=True)
+    return Bundle({"counts": counts, "delinquent": delinquent}, {"first": first.isoformat(), "last": last.isoformat()})
+
+
+def _in_scope(frame: pd.DataFrame, scope: Scope, filters: Filters) -> pd.DataFrame:
+    """The rows of ``frame`` (with ``region_code``, ``product``, ``segment``) that ``scope``
+    may see under the filters' regions, products and segments."""
+    keep = pd.Series(True, index=frame.index)
+    if scope.regions is not None:
+        keep &= frame["region_code"].isin(list(scope.regions))
+    for col, wanted in (("region_code", filters.regions), ("product", filters.products),
+                        ("segment", filters.segments)):
+        if wanted:
+            keep &= frame[col].isin(list(wanted))
+    return frame[keep]
+
+
+def _from_book(bundle: Bundle, scope: Scope, filters: Filters, rules: RuleSet,
+               months: Sequence[dt.date]) -> pd.DataFrame:
+    """The back-test table of ``scope`` under ``filters`` from the whole book's counts
+    (``months``: the scope's back-tested months, starting and ending with the bundle's)."""
+    counts = _in_scope(bundle.frames["counts"], scope, filters)
+    counts = counts.groupby("rule", as_index=False)[list(_COUNTS)].sum()
+    md = rules.multiple_delinquent
+    if md.enabled:
+        # counted again in the scope: a customer's delinquent loans elsewhere do not count
+        dq = _in_scope(bundle.frames["delinquent"], scope, filters)
+        n = dq.groupby(["customer_id", "as_of"], dropna=False)["loan_id"].transform("size")
+        dq = dq[n >= md.min_loans]
+        if len(dq):
+            row = pd.DataFrame({"rule": ["multiple_delinquent"], "alerts": [len(dq)],
+                                "alerted_loans": [dq["loan_id"].nunique()], "alerts_bad": [int(dq["bad"].sum())]})
+            counts = pd.concat([counts, row], ignore_index=True)
+    out = backtest_table(counts, rules.levels())
+    return out.assign(first_month=months[0], last_month=months[-1], months=len(months))

@@ -106,3 +106,21 @@ def test_backtest_display_and_chart():
     assert lift_zh["help"].startswith("90天以上逾期占比 ÷ 基准比率") and lift_en["help"].startswith("Share reaching 90+ DPD")
     fig = ca.backtest_chart(_bt(), "en")
     assert list(fig.data[0].x) == [1.25, 11.25]  # sorted: the best rule on top
+
+
+def test_rules_table_shows_the_maximum_fall_per_collateral_type():
+    rules = load_rules()
+    en = ca.rules_table(rules, "en").set_index("Code").loc["collateral_fall", "Fires when"]
+    zh = ca.rules_table(rules, "zh").set_index("代码").loc["collateral_fall", "触发条件"]
+    fall = rules.collateral_fall
+    assert f"real estate {fall.limit('real_estate'):.0%}" in en and f"vehicle {fall.limit('vehicle'):.0%}" in en
+    assert en.endswith(f"other types {fall.default:.0%}")
+    assert f"房地产 {fall.limit('real_estate'):.0%}" in zh and f"车辆 {fall.limit('vehicle'):.0%}" in zh
+    assert zh.endswith(f"其他类型 {fall.default:.0%}")
+    with RULES_FILE.open("rb") as fh:
+        config = tomllib.load(fh)
+    flat = rules_from_config(merge_rule_config(config, {"collateral_fall": {"max_fall": 0.25}}))
+    assert ca.rules_table(flat, "en").set_index("Code").loc["collateral_fall", "Fires when"].endswith("every type 25%")
+    assert ca.rules_table(flat, "zh").set_index("代码").loc["collateral_fall", "触发条件"].endswith("所有类型 25%")
+    assert ca.detail_text(json.dumps({"fall": 0.401, "max_fall": 0.4, "collateral_type": "vehicle"}), "zh") == (
+        "跌幅 40% · 跌幅上限 40% · 押品类型 车辆")

@@ -35,6 +35,7 @@ def _private_cache(tmp_path, monkeypatch):
     """Each test caches back-tests in its own folder, starting with an empty memory cache."""
     monkeypatch.setenv("DAIHOU_CACHE_DIR", str(tmp_path / "cache"))
     alerts_module._BACKTEST_CACHE.clear_memory()
+    alerts_module._BOOK_CACHE.clear_memory()
 
 
 # ------------------------------------------------------------------ configuration
@@ -51,7 +52,9 @@ def test_shipped_rules():
         DpdThreshold(0, "low"), DpdThreshold(30, "medium"), DpdThreshold(60, "high"), DpdThreshold(90, "high"))
     assert (r.score_drop.points, r.score_drop.months) == (50, 3)
     assert dict(r.ltv.max_ltv)["real_estate"] == 0.70
-    assert r.collateral_fall.max_fall == 0.20
+    fall = r.collateral_fall
+    assert fall.default == 0.20 and fall.limit("real_estate") == 0.20 and fall.limit("vehicle") == 0.40
+    assert fall.limit("an_unlisted_type") == 0.20
     assert (r.multiple_delinquent.min_loans, r.multiple_delinquent.dpd_over) == (2, 0)
     assert r.inspection_overdue.grace_days == 0
     assert r.rule_names() == ["dpd_1+", "dpd_30+", "dpd_60+", "dpd_90+", "score_drop", "ltv", "collateral_fall",
@@ -65,8 +68,19 @@ def test_user_file_is_laid_over_the_shipped_one(tmp_path, monkeypatch):
     monkeypatch.setenv("DAIHOU_ALERT_RULES", str(f))
     r = load_rules()
     assert r.score_drop.points == 80 and r.score_drop.months == 3 and r.score_drop.level == "medium"
-    assert dict(r.ltv.max_ltv)["real_estate"] == 0.6 and dict(r.ltv.max_ltv)["vehicle"] == 0.80
+    assert dict(r.ltv.max_ltv)["real_estate"] == 0.6 and dict(r.ltv.max_ltv)["vehicle"] == 0.85
     assert "inspection_overdue" not in r.rule_names()
+
+
+def test_collateral_fall_per_type_or_one_number(tmp_path, monkeypatch):
+    f = tmp_path / "mine.toml"
+    f.write_text('[collateral_fall.max_fall]\nvehicle = 0.5\ndefault = 0.3\n')
+    monkeypatch.setenv("DAIHOU_ALERT_RULES", str(f))
+    r = load_rules().collateral_fall  # laid over the shipped table key by key
+    assert (r.limit("vehicle"), r.limit("real_estate"), r.limit("other"), r.default) == (0.5, 0.20, 0.3, 0.3)
+    f.write_text('[collateral_fall]\nmax_fall = 0.25\n')  # the older form: one number for every type
+    r = load_rules().collateral_fall
+    assert r.max_fall == () and r.default == 0.25 and r.limit("vehicle") == r.limit("real_estate") == 0.25
 
 
 @pytest.mark.parametrize("override, message", [
@@ -74,6 +88,9 @@ def test_user_file_is_laid_over_the_shipped_one(tmp_path, monkeypatch):
     ({"score_drop": {"pionts": 3}}, "pionts"),
     ({"velocity": {}}, "velocity"),
     ({"collateral_fall": {"max_fall": 20}}, "collateral_fall.max_fall"),
+    ({"collateral_fall": {"max_fall": {"vehicle": 1.0}}}, "collateral_fall.max_fall.vehicle"),
+    ({"collateral_fall": {"max_fall": {"default": "20%"}}}, "collateral_fall.max_fall.default"),
+    ({"collateral_fall": {"max_fall": {"none": 0.1}}}, "collateral_fall.max_fall.none"),
     ({"dpd_crossing": {"thresholds": [{"over": 30, "level": "low"}, {"over": 0, "level": "low"}]}}, "strictly increase"),
     ({"multiple_delinquent": {"min_loans": 1}}, "multiple_delinquent.min_loans"),
     ({"ltv": {"max_ltv": {"real_estate": "70%"}}}, "ltv.max_ltv.real_estate"),
@@ -87,6 +104,10 @@ def test_missing_key_is_named():
     cfg = _shipped()
     del cfg["score_drop"]["points"]
     with pytest.raises(ValueError, match=r"score_drop: missing key\(s\) \['points'\]"):
+        rules_from_config(cfg)
+    cfg = _shipped()
+    del cfg["collateral_fall"]["max_fall"]["default"]
+    with pytest.raises(ValueError, match="collateral_fall.max_fall: missing key 'default'"):
         rules_from_config(cfg)
 
 
@@ -138,9 +159,13 @@ def _tape():
     add("LTVn", [_row("LTVn", APR, bal=700.0, coll=1000.0)], ctype="real_estate", cval=1000.0)
     add("LTV_ORIG", [_row("LTV_ORIG", APR, bal=900.0)], ctype="real_estate", cval=1000.0)  # no valuation at m
     add("LTV_NOTYPE", [_row("LTV_NOTYPE", APR, bal=2000.0, coll=1000.0)], ctype="guarantee", cval=1000.0)
-    # collateral fall > 20 % (latest vs origination), small balance
-    add("FALL", [_row("FALL", APR, bal=10.0, coll=799.0)], ctype="vehicle", cval=1000.0)
-    add("FALLn", [_row("FALLn", APR, bal=10.0, coll=800.0)], ctype="vehicle", cval=1000.0)
+    # collateral fall (latest vs origination) above the type's maximum: real estate 20 %,
+    # vehicles 40 %, unlisted types the default 20 %; small balance
+    add("FALL", [_row("FALL", APR, bal=10.0, coll=799.0)], ctype="real_estate", cval=1000.0)
+    add("FALLn", [_row("FALLn", APR, bal=10.0, coll=800.0)], ctype="real_estate", cval=1000.0)
+    add("FALL_VEH", [_row("FALL_VEH", APR, bal=10.0, coll=599.0)], ctype="vehicle", cval=1000.0)
+    add("FALL_VEHn", [_row("FALL_VEHn", APR, bal=10.0, coll=600.0)], ctype="vehicle", cval=1000.0)
+    add("FALL_OTHER", [_row("FALL_OTHER", APR, bal=10.0, coll=799.0)], ctype="machinery", cval=1000.0)
     # reported class better than the DPD floor (dpd 95 → substandard); no crossing (prev 94)
     add("CX", _history("CX", (94, 95), rep="special_mention"))
     add("CXn", _history("CXn", (94, 95), rep="substandard"))
@@ -174,6 +199,7 @@ EXPECTED_APR = {
     ("D90", "dpd_90+", "high"), ("S50", "score_drop", "medium"), ("S_ALL", "score_drop", "medium"),
     ("S_GAP", "score_drop", "medium"), ("LTV", "ltv", "medium"),
     ("LTV_ORIG", "ltv", "medium"), ("FALL", "collateral_fall", "medium"),
+    ("FALL_VEH", "collateral_fall", "medium"), ("FALL_OTHER", "collateral_fall", "medium"),
     ("CX", "classification_exception", "high"), ("M1", "multiple_delinquent", "medium"),
     ("M2", "multiple_delinquent", "medium"), ("I1", "inspection_overdue", "low"),
     ("I4", "inspection_overdue", "low"), ("BJ1", "dpd_1+", "low"),
@@ -211,7 +237,10 @@ def test_each_rule_fires_exactly_on_the_hand_tape(tape):
                                       "collateral_type": "real_estate"}
     assert detail[("LTV_ORIG", "ltv")]["ltv"] == 0.9 and detail[("LTV_ORIG", "ltv")]["collateral_value"] == 1000.0
     assert detail[("FALL", "collateral_fall")] == {"origination_value": 1000.0, "latest_value": 799.0,
-                                                   "fall": 0.201, "collateral_type": "vehicle"}
+                                                   "fall": 0.201, "max_fall": 0.2, "collateral_type": "real_estate"}
+    assert detail[("FALL_VEH", "collateral_fall")] == {"origination_value": 1000.0, "latest_value": 599.0,
+                                                       "fall": 0.401, "max_fall": 0.4, "collateral_type": "vehicle"}
+    assert detail[("FALL_OTHER", "collateral_fall")]["max_fall"] == 0.2
     assert detail[("CX", "classification_exception")] == {"reported": "special_mention", "floor": "substandard",
                                                           "dpd": 95}
     assert detail[("M1", "multiple_delinquent")] == {"customer_id": "CM", "delinquent_loans": 2, "dpd": 10}
@@ -383,32 +412,37 @@ def test_backtest_table_ratios():
 # ------------------------------------------------------------------ back-test cache
 
 
-def _count_backtests(monkeypatch) -> list:
+def _count(monkeypatch, name: str) -> list:
+    """Calls of ``data.alerts.<name>`` (the live per-scope SQL ``_backtest``, or the whole
+    book's ``_compute_book``), recorded as they go through."""
     calls: list = []
-    real = alerts_module._backtest
+    real = getattr(alerts_module, name)
 
-    def counting(conn, scope, filters, rules):
-        calls.append((scope, filters))
-        return real(conn, scope, filters, rules)
+    def counting(*args):
+        calls.append(args[1:3])
+        return real(*args)
 
-    monkeypatch.setattr(alerts_module, "_backtest", counting)
+    monkeypatch.setattr(alerts_module, name, counting)
     return calls
 
 
 def test_backtest_is_cached_per_rules_scope_and_filters(history, monkeypatch):
-    calls = _count_backtests(monkeypatch)
+    book, live = _count(monkeypatch, "_compute_book"), _count(monkeypatch, "_backtest")
     strict = rules_from_config(merge_rule_config(_shipped(), {"dpd_crossing": {"thresholds": [{"over": 30, "level": "high"}]}}))
     with history.connect() as c:
         first = backtest(c, Scope.all(), Filters())
         assert_frame_equal(backtest(c, Scope.all(), Filters()), first)
-        assert len(calls) == 1
+        assert len(book) == 1
         other_rules = backtest(c, Scope.all(), Filters(), strict).set_index("rule")
-        elsewhere = backtest(c, Scope.of([BJ]), Filters())
+        elsewhere = backtest(c, Scope.of([BJ]), Filters())  # no month in scope: nothing computed
         later = backtest(c, Scope.all(), Filters(start=MONTHS[1])).set_index("rule")
-        assert len(calls) == 4
+        assert len(book) == 3
         # the as_of of the filters does not change the back-test: served from the cache
         backtest(c, Scope.all(), Filters(as_of=MONTHS[5]))
-        assert len(calls) == 4
+        # another scope and filters over the same months: a filter and sum of the book's groups
+        gd = backtest(c, Scope.of([GD]), Filters(products=("consumer",)))
+        assert len(book) == 3 and live == []
+        assert_frame_equal(gd, first)  # every loan of this book is a consumer loan in GD
     assert "dpd_1+" not in other_rules.index and other_rules.loc["dpd_30+", "level"] == "high"
     assert (elsewhere["alerts"] == 0).all() and elsewhere["base_rate"].isna().all()
     assert later.loc["dpd_1+", "base_rate"] == pytest.approx(0.5)
@@ -418,11 +452,13 @@ def test_backtest_cache_survives_a_restart_and_is_dropped_by_an_import(history, 
     with history.connect() as c:
         before = backtest(c, Scope.all(), Filters()).set_index("rule")
     assert (before["base_bad"] == 6).all()
-    alerts_module._BACKTEST_CACHE.clear_memory()  # as a new process: from the Parquet file
-    calls = _count_backtests(monkeypatch)
+    alerts_module._BACKTEST_CACHE.clear_memory()  # as a new process: from the Parquet files
+    alerts_module._BOOK_CACHE.clear_memory()
+    book, live = _count(monkeypatch, "_compute_book"), _count(monkeypatch, "_backtest")
     with history.connect() as c:
         assert_frame_equal(backtest(c, Scope.all(), Filters()).set_index("rule"), before, check_dtype=False)
-    assert calls == []
+        backtest(c, Scope.of([GD]), Filters())  # a new scope, from the book's file
+    assert book == [] and live == []
     # an import: B3 is 95 days past due in Jun 2023, within 12 months of Dec, Jan and Feb
     p = Performance.__table__
     with history.begin() as c:
@@ -430,5 +466,100 @@ def test_backtest_cache_survives_a_restart_and_is_dropped_by_an_import(history, 
         c.execute(ImportBatch.__table__.insert().values(started_at=dt.datetime(2024, 3, 1)))
     with history.connect() as c:
         after = backtest(c, Scope.all(), Filters()).set_index("rule")
-    assert len(calls) == 1 and (after["base_bad"] == 9).all()
-    assert len(list((tmp_path / "cache" / "backtest").glob("*.parquet"))) == 1  # the old entry is gone
+    assert len(book) == 1 and (after["base_bad"] == 9).all()
+    assert len(list((tmp_path / "cache" / "backtest").glob("*.parquet"))) == 1  # the old entries are gone
+    assert len(list((tmp_path / "cache" / "backtest_book").iterdir())) == 1
+
+
+# ------------------------------------------- back-test by region, product and segment
+
+SH = "310000"
+
+
+@pytest.fixture
+def groups(engine):
+    """The months of ``history`` with loans in several regions, products and segments.
+
+    G1 (GD consumer retail, customer CA): 0, then 10: dpd_1+ at Jan 2023, never bad.
+    BX (BJ consumer retail, CA): 0, 20, 20, 20, then > 90 from Apr 2023: dpd_1+ at Jan, bad
+        at Dec, Jan and Feb. CA has two delinquent loans at Jan and Feb in the whole book,
+        one in GD or BJ alone.
+    G2 (GD mortgage retail, CB): 0, 0, then 35: dpd_30+ at Feb. G3 (GD consumer retail, CB):
+        0, 0, then 5: dpd_1+ at Feb. CB has two delinquent loans at Feb (two products).
+    G4, G5 (GD consumer sme, CC): 5 from Dec (no crossing: no earlier row); G5 is 95 at
+        Jan 2024: bad at Jan and Feb 2023. CC has two delinquent loans at Dec, Jan, Feb.
+    SH1 (SH consumer retail, CD): 0 from Jan 2023: SH's back-tested months are Jan and Feb.
+    """
+    n = len(MONTHS)
+    spec = {  # loan: region, product, segment, customer, dpds
+        "G1": (GD, "consumer", "retail", "CA", [0] + [10] * (n - 1)),
+        "BX": (BJ, "consumer", "retail", "CA", [0, 20, 20, 20] + [100 + 30 * i for i in range(n - 4)]),
+        "G2": (GD, "mortgage", "retail", "CB", [0, 0] + [35] * (n - 2)),
+        "G3": (GD, "consumer", "retail", "CB", [0, 0] + [5] * (n - 2)),
+        "G4": (GD, "consumer", "sme", "CC", [5] * n),
+        "G5": (GD, "consumer", "sme", "CC", [5] * (n - 2) + [95, 125]),
+        "SH1": (SH, "consumer", "retail", "CD", [None] + [0] * (n - 1)),
+    }
+    perf, loans = [], []
+    for lid, (region, product, segment, customer, dpds) in spec.items():
+        perf += [dict(_row(lid, m, d, region=region), product=product, segment=segment)
+                 for m, d in zip(MONTHS, dpds) if d is not None]
+        loans.append(dict(_loan(lid, customer, region=region), product=product, segment=segment))
+    with engine.begin() as c:
+        insert_frame(c, Loan.__table__, pd.DataFrame(loans))
+        insert_frame(c, Performance.__table__, pd.DataFrame(perf).astype({"credit_score": "Int64"}))
+    return engine
+
+
+def _counts_of(bt: pd.DataFrame, rule: str) -> list[int]:
+    return bt.set_index("rule").loc[rule, ["alerts", "alerted_loans", "alerts_bad"]].tolist()
+
+
+def test_backtest_by_region_product_and_segment_by_hand(groups):
+    with groups.connect() as c:
+        book = backtest(c, Scope.all(), Filters())
+        gd = backtest(c, Scope.of([GD]), Filters())
+        mortgage = backtest(c, Scope.of([GD, BJ]), Filters(products=("mortgage",)))
+        sme = backtest(c, Scope.all(), Filters(segments=("sme",)))
+        bj_asking_gd = backtest(c, Scope.of([BJ]), Filters(regions=(GD,)))
+    # whole book: 6 loans × 3 months + SH1 × 2 = 20 loan-months; bad: BX × 3, G5 × 2
+    assert (book["base_loan_months"] == 20).all() and (book["base_bad"] == 5).all()
+    assert _counts_of(book, "dpd_1+") == [3, 3, 1]  # G1, BX at Jan (BX bad), G3 at Feb; SH1 never
+    # CA at Jan and Feb (G1, BX), CB at Feb (G2, G3), CC at Dec, Jan, Feb (G4, G5)
+    assert _counts_of(book, "multiple_delinquent") == [12, 6, 4]
+    # GD: 15 loan-months, bad G5 × 2; CA has one delinquent loan in GD: no alert
+    assert (gd["base_loan_months"] == 15).all() and gd.set_index("rule").loc["dpd_1+", "base_rate"] == pytest.approx(2 / 15)
+    assert _counts_of(gd, "dpd_1+") == [2, 2, 0] and _counts_of(gd, "dpd_30+") == [1, 1, 0]
+    assert _counts_of(gd, "multiple_delinquent") == [8, 4, 2]
+    assert (gd["first_month"] == MONTHS[0]).all() and (gd["months"] == 3).all()
+    # mortgages: G2 alone; CB's other loan is a consumer loan: no multiple_delinquent
+    assert (mortgage["base_loan_months"] == 3).all() and mortgage["base_rate"].eq(0).all()
+    assert _counts_of(mortgage, "dpd_30+") == [1, 1, 0] and _counts_of(mortgage, "multiple_delinquent") == [0, 0, 0]
+    assert math.isnan(mortgage.set_index("rule").loc["dpd_30+", "lift"])
+    assert _counts_of(sme, "multiple_delinquent") == [6, 2, 2] and (sme["base_loan_months"] == 6).all()
+    assert (bj_asking_gd["alerts"] == 0).all() and (bj_asking_gd["months"] == 0).all()
+
+
+def test_every_scope_and_filter_gets_the_live_backtest_from_one_book(groups, monkeypatch):
+    book = _count(monkeypatch, "_compute_book")
+    cases = [
+        (Scope.all(), Filters()), (Scope.of([GD]), Filters()), (Scope.of([BJ]), Filters()),
+        (Scope.of([GD, BJ]), Filters(products=("mortgage",))), (Scope.all(), Filters(segments=("sme",))),
+        (Scope.all(), Filters(regions=(GD, BJ), products=("consumer",), segments=("retail",))),
+        (Scope.of([BJ]), Filters(regions=(GD,))), (Scope.of([]), Filters()),
+        (Scope.of([GD]), Filters(end=MONTHS[2])),
+    ]
+    with groups.connect() as c:
+        for scope, filters in cases:
+            assert_frame_equal(backtest(c, scope, filters), backtest(c, scope, filters, use_cache=False))
+    assert len(book) == 1  # computed once for all of them
+    live = _count(monkeypatch, "_backtest")
+    with groups.connect() as c:
+        # SH's back-test starts at Jan 2023, the book's at Dec 2022: computed live for SH
+        sh = backtest(c, Scope.of([SH]), Filters())
+        assert len(live) == 1 and (sh["months"] == 2).all() and (sh["base_loan_months"] == 2).all()
+        # from Jan 2023: another book (its months), which SH's back-test now shares
+        assert_frame_equal(backtest(c, Scope.of([SH]), Filters(start=MONTHS[1])), sh)
+        assert_frame_equal(backtest(c, Scope.of([GD]), Filters(start=MONTHS[1])),
+                           backtest(c, Scope.of([GD]), Filters(start=MONTHS[1]), use_cache=False))
+    assert len(book) == 2 and len(live) == 1 + 1  # and the use_cache=False reference
