@@ -28,7 +28,9 @@ from analytics import regional
 from analytics.classification import CLASSES
 from analytics.kpi import DEFAULT_POLICY, THRESHOLDS as OVERDUE_THRESHOLDS, ProvisionPolicy, book_kpis
 from data import read
+from data.kept_reads import selection_parts
 from data.read import Filters, Scope, book_conditions, month_end, read_frame, scope_condition
+from data.result_cache import ResultCache
 from data.schema import Branch, Loan, Performance
 from data.scores import shift_month
 
@@ -51,6 +53,9 @@ NOT_COLLATERAL: tuple[str, ...] = ("none", "guarantee")
 
 _GROUPS = ("region_code", "branch_id")
 
+_RISK_CACHE = ResultCache("risk_sums", version=1, max_memory=128)
+"""One month's :func:`risk_aggregates` per store, data version, scope, filters and grouping."""
+
 
 def _month_filters(filters: Filters, month: dt.date | None) -> Filters:
     return replace(filters, as_of=month, start=None, end=None)
@@ -64,11 +69,15 @@ def _money(expr: sa.ColumnElement) -> sa.ColumnElement:
 def risk_aggregates(
     conn: sa.Connection, scope: Scope, filters: Filters, by: str, months: Sequence[dt.date]
 ) -> pd.DataFrame:
-    """Per month and ``by`` group, the sums of the risk table, in one statement.
+    """Per month and ``by`` group, the sums of the risk table; each month's kept until the
+    next import.
 
-    The book at each month (active rows in scope under the filters, ``as_of`` in
-    ``months``), one scan for all months, conditional sums written as ``SUM(CASE …)`` (on
-    DuckDB several times faster than ``FILTER`` here) and cast to double.
+    Each month's sums are kept (``data.result_cache``, kind ``risk_sums``: memory and
+    Parquet) under the store, its data version, the scope, the filters' regions, products
+    and segments, ``by`` and the month; the months not kept are read in one statement
+    (:func:`_read_risk_aggregates`). So moving the as-of month one back reads two months,
+    not three (the month before was read as the comparison month), and a server restart
+    reads none.
 
     A loan of the book is collateralised when ``loans.collateral_type`` is not in
     :data:`NOT_COLLATERAL` (a missing type counts when a value is given) and its latest
@@ -86,6 +95,29 @@ def risk_aggregates(
     """
     if by not in _GROUPS:
         raise ValueError(f"cannot group the risk table by {by!r}; choose from {_GROUPS}")
+    wanted = sorted({month_end(m) for m in months})
+    base = {**selection_parts(scope, _month_filters(filters, None)), "by": by}
+    keys = dict(zip(wanted, _RISK_CACHE.keys(conn, [{**base, "month": m.isoformat()} for m in wanted])))
+    found = {m: hit for m in wanted if (hit := _RISK_CACHE.get(keys[m][1])) is not None}
+    todo = [m for m in wanted if m not in found]
+    if todo:
+        read_now = _read_risk_aggregates(conn, scope, filters, by, todo)
+        for m in todo:
+            found[m] = read_now[read_now["as_of"] == m].reset_index(drop=True)
+            _RISK_CACHE.put(*keys[m], found[m])
+    frames = [found[m] for m in wanted if len(found[m])]
+    if not frames:
+        return found[wanted[0]] if wanted else _read_risk_aggregates(conn, scope, filters, by, [])
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _read_risk_aggregates(
+    conn: sa.Connection, scope: Scope, filters: Filters, by: str, months: Sequence[dt.date]
+) -> pd.DataFrame:
+    """:func:`risk_aggregates` read from the store: the book at each month (active rows in
+    scope under the filters, ``as_of`` in ``months``), one scan for all months, conditional
+    sums written as ``SUM(CASE …)`` (on DuckDB several times faster than ``FILTER`` here)
+    and cast to double."""
     pledgeable = (
         sa.select(L.c.loan_id, L.c.collateral_value)
         .where(sa.or_(L.c.collateral_type.is_(None), L.c.collateral_type.not_in(NOT_COLLATERAL)))

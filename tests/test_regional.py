@@ -328,3 +328,30 @@ def test_rank_rows_ranks_among_the_rows_given():
     assert out.attrs == {"as_of": MAR}
     # coverage: higher is better, so the lowest ranks worst
     assert ar.rank_rows(table, "region_code", "collateral_coverage")["region_code"].tolist() == ["b", "c", "a"]
+
+
+def test_risk_sums_are_kept_per_month_and_only_missing_months_read(book, tmp_path, monkeypatch):
+    monkeypatch.setenv("DAIHOU_CACHE_DIR", str(tmp_path / "cache"))
+    regional._RISK_CACHE.clear_memory()
+    reads: list[list] = []
+    real = regional._read_risk_aggregates
+
+    def spy(conn, scope, filters, by, months):
+        reads.append(sorted(months))
+        return real(conn, scope, filters, by, months)
+
+    monkeypatch.setattr(regional, "_read_risk_aggregates", spy)
+    with book.connect() as c:
+        first = regional.risk_aggregates(c, Scope.all(), Filters(), "region_code", [MAR, FEB])
+        regional._RISK_CACHE.clear_memory()  # as after a restart: FEB and MAR come from Parquet
+        second = regional.risk_aggregates(c, Scope.all(), Filters(as_of=MAR), "region_code", [FEB, MAR23])
+        direct = real(c, Scope.all(), Filters(), "region_code", [MAR23, FEB])
+        gd = regional.risk_aggregates(c, Scope.all(), Filters(regions=("440000",)), "region_code", [FEB])
+    assert reads == [[FEB, MAR], [MAR23], [FEB]]  # the filters' regions are part of the key
+    assert_frame_equal(second, direct, check_exact=True, check_dtype=False)
+    assert second["as_of"].tolist() == [MAR23, MAR23, FEB, FEB] and first["as_of"].tolist() == [FEB, FEB, MAR, MAR]
+    # Beijing, Feb 2024 by hand: C1 5000 + C2 5000 (370 dpd, loss); C1 collateralised at 4000
+    bj = second[(second["as_of"] == FEB) & (second["region_code"] == "110000")].iloc[0]
+    assert bj["balance"] == 10000.0 and bj["balance_dpd_gt_90"] == 5000.0 and bj["balance_loss"] == 5000.0
+    assert bj["collateralised_balance"] == 5000.0 and bj["collateral_value"] == 4000.0
+    assert gd["region_code"].tolist() == ["440000"]
