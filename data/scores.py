@@ -38,7 +38,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics import drift
+from data.kept_reads import kept_frame, selection_parts
 from data.read import Filters, Scope, book_conditions, month_end, read_frame
+from data.result_cache import ResultCache
 from data.schema import Performance, Region
 
 __all__ = [
@@ -56,6 +58,9 @@ __all__ = [
 
 P = Performance.__table__
 R = Region.__table__
+
+_HISTOGRAM_CACHE = ResultCache("score_histogram", version=1, max_memory=32)
+"""Score histograms (:func:`score_histogram`) per store, data version, scope and filters."""
 
 
 def shift_month(month: dt.date, k: int) -> dt.date:
@@ -95,11 +100,14 @@ def score_histogram(
     -------
     DataFrame
         ``as_of`` (month end), ``credit_score`` (int), ``loans``; sorted. Unscored loans are
-        left out. One GROUP BY in the database.
+        left out. One GROUP BY in the database, kept until the next import
+        (``data.result_cache``, kind ``score_histogram``: memory and Parquet; some 20,000
+        rows at 1M loans × 36 months), so a server restart reads it from disk.
     """
-    if months is not None:
+    read_months = None if months is None else sorted({month_end(m) for m in months})
+    if read_months is not None:
         conds = book_conditions(scope, filters, months=False)
-        conds.append(P.c.as_of.in_(sorted({month_end(m) for m in months})))
+        conds.append(P.c.as_of.in_(read_months))
     else:
         conds = book_conditions(scope, filters)
     s = P.c.credit_score
@@ -109,7 +117,8 @@ def score_histogram(
         .group_by(P.c.as_of, s)
         .order_by(P.c.as_of, s)
     )
-    return read_frame(conn, stmt)
+    parts = {**selection_parts(scope, filters), "read_months": None if read_months is None else [m.isoformat() for m in read_months]}
+    return kept_frame(_HISTOGRAM_CACHE, conn, parts, lambda: read_frame(conn, stmt))
 
 
 def _first_scored_month(conn: sa.Connection, scope: Scope, filters: Filters) -> dt.date | None:

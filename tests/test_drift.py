@@ -459,3 +459,18 @@ def test_psi_table_requires_matching_edges():
     t = drift.psi_table([1, 1], [0, 0])
     assert t["contribution"].isna().all()
     assert_frame_equal(t[["bin", "expected_loans"]], pd.DataFrame({"bin": [0, 1], "expected_loans": [1.0, 1.0]}))
+
+
+def test_store_histogram_kept_until_the_next_import(drift_store, tmp_path, monkeypatch):
+    monkeypatch.setenv("DAIHOU_CACHE_DIR", str(tmp_path / "cache"))
+    scores._HISTOGRAM_CACHE.clear_memory()
+    with drift_store.connect() as c:
+        first = scores.score_histogram(c, BJ, Filters(end=MAR))
+        scores._HISTOGRAM_CACHE.clear_memory()  # as after a restart
+        assert list((tmp_path / "cache" / "score_histogram").glob("*.parquet"))
+        again = scores.score_histogram(c, BJ, Filters(end=MAR))
+        jan_only = scores.score_histogram(c, BJ, Filters(end=MAR), months=[JAN])
+    pd.testing.assert_frame_equal(again, first, check_exact=True, check_dtype=False)
+    # Beijing: 2 scored loans in each of January to March; the months read are part of the key
+    assert again.groupby("as_of")["loans"].sum().tolist() == [2, 2, 2]
+    assert jan_only["as_of"].unique().tolist() == [JAN] and jan_only["loans"].sum() == 2
