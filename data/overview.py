@@ -162,16 +162,19 @@ def _picked(cube: pd.DataFrame, filters: Filters, **months: object) -> pd.DataFr
     return cube_rows(cube, regions=filters.regions, products=filters.products, **months)
 
 
-def cube_kpis(cube: pd.DataFrame, filters: Filters, policy: ProvisionPolicy = DEFAULT_POLICY) -> pd.DataFrame:
-    """``data.reports.monthly_kpis(conn, scope, filters, policy=policy)`` from a cube of
+def cube_kpis(
+    cube: pd.DataFrame, filters: Filters, policy: ProvisionPolicy = DEFAULT_POLICY, by: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """``data.reports.monthly_kpis(conn, scope, filters, by, policy=policy)`` from a cube of
     :func:`book_cube` read in the same scope with ``cube_filters(filters)`` or wider months:
     the same columns and the same numbers (the cube's integer sums are exact), per month of
-    ``filters`` (``as_of`` or ``start``..``end``; all without)."""
+    ``filters`` (``as_of`` or ``start``..``end``; all without) and per ``by`` (cube
+    dimensions: ``region_code``, ``product``)."""
     months = {"months": [month_end(filters.as_of)]} if filters.as_of is not None else {}
     start = month_end(filters.start) if filters.start is not None else None
     end = month_end(filters.end) if filters.end is not None else None
     rows = _picked(cube, filters, start=start, end=end, **months)
-    return book_kpis(cube_sums(rows), policy)
+    return book_kpis(cube_sums(rows, by), policy)
 
 
 def cube_movers(

@@ -18,9 +18,9 @@ from components.i18n import lang, lang_tabs, tr
 from components.maps import choropleth
 from components.policy import current_policy
 from components.query import query, query_resource
+from data import overview as ov
 from data import regional, regional_view
 from data.read import Scope
-from data.reports import monthly_kpis
 
 scope = current_user().scope
 flt = current_filters()
@@ -99,6 +99,13 @@ pick = st.selectbox(
 )
 
 
+def cube():
+    """The book cube of the Overview (every month, region and product; kept until the next
+    import): a province's trend and product mix are picked from it, so opening another
+    province reads nothing."""
+    return query(ov.book_cube, scope, ov.cube_filters(flt.history()))
+
+
 @st.fragment
 def province_panel(code: str, row: dict, rank: object) -> None:
     name = names.get(code, code)
@@ -113,11 +120,11 @@ def province_panel(code: str, row: dict, rank: object) -> None:
     }).values()
     with t_trend:
         if t_trend.open:
-            kpis = query(monthly_kpis, scope, replace(flt.trend(), regions=one), policy=policy)
+            kpis = ov.cube_kpis(cube(), replace(flt.trend(), regions=one), policy)
             show_chart(rp.trend_figure(kpis, name, L), key="region_trend_chart")
     with t_prod:
         if t_prod.open:
-            by_product = query(monthly_kpis, scope, replace(flt.month(), regions=one), ("product",), policy=policy)
+            by_product = ov.cube_kpis(cube(), replace(flt.month(), regions=one), policy, ("product",))
             show_chart(rp.product_figure(by_product, L, CURRENCY), key="region_product_chart")
             prod = rp.product_table(by_product, L, CURRENCY)
             table_with_downloads(prod, f"products_{code}_{month:%Y%m}", "region_product_table", hide_index=True, placeholder="—",
