@@ -157,8 +157,8 @@ def scenario_panel(book, saved, regions: dict[str, str]) -> None:
         if cs.slider_values(options[preset])[0] != values:
             st.caption(tr(f"Adjusted from “{cs.option_label(preset)}”.", f"已在“{cs.option_label(preset)}”基础上调整。"))
 
-    result = evaluate(book, scenario)
     base = _baseline(book)
+    result = base if scenario.shocks() == BASELINE.shocks() else evaluate(book, scenario)  # no shock: the baseline's
     s = result.summary
     with right:
         if s["balance"] > 0 and s["pd_baseline"] != s["pd_baseline"]:  # NaN: no PD model yet
