@@ -41,6 +41,8 @@ deleted.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
+import sys
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -350,12 +352,17 @@ def interim_loan_pd(conn: sa.Connection, scope: Scope, filters: Filters, as_of: 
     return pd.DataFrame({"loan_id": loans["loan_id"], "pd_12m": _apply_pd_table(loans, table)})
 
 
-def loan_pd_source() -> str:
+def loan_pd_source(*, load: bool = True) -> str:
     """``data.credit.loan_pd`` when importable (the PD model), else the interim PD's name.
 
     Only a missing module or function counts as "not there": an error inside
-    ``data.credit`` itself is raised, not hidden behind the fallback.
+    ``data.credit`` itself is raised, not hidden behind the fallback. With ``load=False`` a
+    ``data.credit`` not imported yet is not imported (that costs some 0.4 s, mostly SciPy,
+    on a page showing cached segments): a module on disk counts as there, and
+    :func:`customer_segments` checks with the import before it computes anything.
     """
+    if not load and "data.credit" not in sys.modules:
+        return MODEL_PD_SOURCE if importlib.util.find_spec("data.credit") is not None else INTERIM_PD_SOURCE
     try:
         from data.credit import loan_pd  # noqa: F401
     except ImportError as exc:
@@ -470,28 +477,33 @@ def customer_segments(
     Cached (module docstring) unless ``use_cache`` is False.
     """
     m = resolve_month(conn, scope, filters)
-    source = loan_pd_source()
     if m is None:
         empty = segment_customers(pd.DataFrame(columns=["customer_id", "clv", "balance", "tenure_months",
                                                         "products_held", "worst_dpd_12m", "score_trend_6m"]))
-        return CustomerSegments(None, empty.customers, empty.profiles, 0, {}, source)
+        return CustomerSegments(None, empty.customers, empty.profiles, 0, {}, loan_pd_source())
     f = _at(filters, m)
-    key = None
-    if use_cache:
-        key = _SEGMENTS_CACHE.key(conn, {
+
+    def cache_key(source: str) -> tuple[str, str] | None:
+        return _SEGMENTS_CACHE.key(conn, {
             "month": m.isoformat(),
             "scope": None if scope.regions is None else sorted(scope.regions),
             "filters": [sorted(f.regions), sorted(f.products), sorted(f.segments)],
             "clv": asdict(clv_params),
             "seg": asdict(segment_params),
             "pd": source,
-        })
+        }) if use_cache else None
+
+    source = loan_pd_source(load=False)  # a cache hit needs no PD model (nor its imports)
+    key = cache_key(source)
+    if key is not None:
         hit = _SEGMENTS_CACHE.get_bundle(key[1])
         if hit is not None:
             return CustomerSegments(
                 m, hit.frames["customers"], hit.frames["profiles"], int(hit.meta["k"]),
                 {int(k): float(v) for k, v in hit.meta["silhouette"].items()}, hit.meta["pd_source"], from_cache=True,
             )
+    if loan_pd_source() != source:  # data.credit on disk but without loan_pd: the interim PD's key
+        key = cache_key(loan_pd_source())
     features = customer_features(conn, scope, f)
     values, source = loan_values(conn, scope, f, clv_params)
     clv = customer_clv(values)
