@@ -10,7 +10,9 @@ caller's transaction, which keeps an import all-or-nothing):
 
 A write into ``performance`` also records its months as changed in the roll summary's
 freshness marker (``data.summaries.performance_changed``), in the same transaction, so the
-pre-aggregated summary is never read while it lags the table.
+pre-aggregated summary is never read while it lags the table. A performance frame without
+the ``cohort`` column (hand-made frames: the importer always writes it) gets it from the
+stored loans (the last day of each loan's disbursement month).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-__all__ = ["insert_frame"]
+__all__ = ["insert_frame", "with_cohort"]
 
 
 def _column_order(table: sa.Table, df: pd.DataFrame) -> list[str]:
@@ -38,7 +40,8 @@ def insert_frame(conn: sa.Connection, table: sa.Table, df: pd.DataFrame) -> int:
 
     Columns of ``df`` must be columns of ``table`` (a subset is fine: the others take their
     defaults). Missing values (NaN, NaT, None, pd.NA) are written as NULL. Rows written into
-    ``performance`` mark their months stale in the roll summary (``data.summaries``).
+    ``performance`` mark their months stale in the roll summary (``data.summaries``), and
+    get their loan's ``cohort`` when the frame leaves it out (:func:`with_cohort`).
     """
     if df.empty:
         return 0
@@ -46,6 +49,7 @@ def insert_frame(conn: sa.Connection, table: sa.Table, df: pd.DataFrame) -> int:
         from data.summaries import performance_changed
 
         performance_changed(conn, df["as_of"] if "as_of" in df.columns else None)
+        df = with_cohort(conn, table, df)
     cols = _column_order(table, df)
     df = df[cols]
     name = conn.dialect.name
@@ -56,6 +60,36 @@ def insert_frame(conn: sa.Connection, table: sa.Table, df: pd.DataFrame) -> int:
     else:
         _insert_generic(conn, table, df)
     return len(df)
+
+
+def with_cohort(conn: sa.Connection, table: sa.Table, df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` (performance rows) with ``cohort`` filled from the stored loans when it lacks it.
+
+    The cohort is the last day of the loan's disbursement month (``loans.disbursement_date``
+    2024-02-15 → 2024-02-29). Frames that already have the column, and tables without it (an
+    older schema), are returned as they are. A row whose loan is not stored raises
+    ``ValueError`` (insert the loans first, as the importer does).
+    """
+    if "cohort" not in table.c or "cohort" in df.columns or "loan_id" not in df.columns:
+        return df
+    from data.schema import Loan
+
+    loans = Loan.__table__
+    ids = pd.unique(df["loan_id"].dropna().astype(object))
+    disbursed: dict[object, object] = {}
+    for start in range(0, len(ids), 10_000):
+        chunk = [str(i) for i in ids[start:start + 10_000]]
+        stmt = sa.select(loans.c.loan_id, loans.c.disbursement_date).where(loans.c.loan_id.in_(chunk))
+        disbursed.update((r[0], r[1]) for r in conn.execute(stmt))
+    missing = [i for i in ids if str(i) not in disbursed]
+    if missing:
+        shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+        raise ValueError(
+            f"performance: {len(missing):,} loan(s) not stored ({shown}); insert the loans first "
+            "(a performance row's cohort comes from its loan's disbursement_date)"
+        )
+    dates = pd.to_datetime(df["loan_id"].astype(object).map(lambda i: disbursed.get(str(i))))
+    return df.assign(cohort=(dates + pd.offsets.MonthEnd(0)).dt.date)
 
 
 def _insert_duckdb(conn: sa.Connection, table: sa.Table, df: pd.DataFrame, cols: list[str]) -> None:

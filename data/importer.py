@@ -27,6 +27,9 @@ Decisions this module makes (documented here so the app and the command line can
   rows are deleted and the file's inserted; on DuckDB they are updated in place (every column
   but the key and the loan's fixed columns), because deleting many rows of a table with a
   primary key makes DuckDB's commit take minutes. Either way the row afterwards is the file's.
+* Each performance row is written with its loan's fixed ``region_code``, ``branch_id``,
+  ``product``, ``segment`` and its ``cohort`` (the last day of the disbursement month), from
+  the loans of the import or the stored loans; a month re-load leaves them as they are.
 * A loan's customer_id need not resolve to a stored customer (the customers table is optional).
 * Branches are created from the new loans (distinct ``branch_id`` with its region); their
   ``name`` is left null (the app shows the branch id). A branch already stored is left as it is.
@@ -106,6 +109,8 @@ INSPECTION_RESULTS = ("ok", "issue")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
 _MONEY_LIMIT = 1e16  # NUMERIC(18, 2): at most 16 digits before the decimal point
 _INT_LIMIT = 2**31 - 1  # INTEGER
+_PERF_LOAN_COLS = ("loan_id", "region_code", "branch_id", "product", "segment")
+"""The loan's fixed columns copied onto its performance rows (with its cohort, from disbursement_date)."""
 _CHUNK = 250_000  # rows per bulk insert (progress is reported per chunk)
 _MAX_VALUE_CHARS = 200  # a rejected value is cut to this length in the report
 _STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default "str" dtype, Arrow-backed
@@ -1204,7 +1209,7 @@ class _Import:
                 continue
             ids = t.clean["loan_id"]
             outside = ids.notna().to_numpy() & ~_isin(ids, import_ids)
-            cols = ["loan_id", "region_code", "branch_id", "product", "segment"] if name == "performance" else ["loan_id"]
+            cols = [*_PERF_LOAN_COLS, "disbursement_date"] if name == "performance" else ["loan_id"]
             stored = _stored_subset(conn, "loans", "loan_id", ids[outside], cols)
             if name == "performance":
                 self.stored_loan_attrs = stored
@@ -1459,15 +1464,17 @@ class _Import:
         conn = self.conn
         t = self.t["performance"]
         c = t.clean
+        cols = [*_PERF_LOAN_COLS, "disbursement_date"]
         attrs = []
         if "loans" in self.t:
-            attrs.append(self.t["loans"].clean[["loan_id", "region_code", "branch_id", "product", "segment"]])
+            attrs.append(self.t["loans"].clean[cols])
         if not self.stored_loan_attrs.empty:
-            attrs.append(self.stored_loan_attrs[["loan_id", "region_code", "branch_id", "product", "segment"]])
-        lookup = pd.concat(attrs, ignore_index=True) if attrs else pd.DataFrame(
-            columns=["loan_id", "region_code", "branch_id", "product", "segment"]
-        )
+            attrs.append(self.stored_loan_attrs[cols])
+        lookup = pd.concat(attrs, ignore_index=True) if attrs else pd.DataFrame(columns=cols)
         lookup = lookup.drop_duplicates("loan_id").reset_index(drop=True)
+        # The cohort: the last day of the disbursement month, per loan of the lookup.
+        disbursed = pd.to_datetime(lookup["disbursement_date"]).to_numpy(dtype="datetime64[D]")
+        cohorts = ((disbursed.astype("datetime64[M]") + 1).astype("datetime64[D]") - 1).astype("datetime64[us]")
         # The position of each row's loan in the lookup (hashed in Arrow).
         ids = c["loan_id"]
         found = pc.index_in(
@@ -1478,7 +1485,7 @@ class _Import:
         pos = found.to_numpy(zero_copy_only=False).astype(np.int64)
         loan_cols = {
             col: pd.Series(lookup[col].astype(_STR).array.take(pos))
-            for col in ("region_code", "branch_id", "product", "segment")
+            for col in _PERF_LOAN_COLS[1:]
         }
         reported = c["classification"]
         frame = pd.DataFrame(
@@ -1489,6 +1496,7 @@ class _Import:
                 "branch_id": loan_cols["branch_id"].array,
                 "product": loan_cols["product"].array,
                 "segment": loan_cols["segment"].array,
+                "cohort": cohorts.take(pos),
                 "outstanding_principal": c["outstanding_principal"].to_numpy(),
                 "dpd": c["dpd"].array,
                 "credit_score": c["credit_score"].array,
@@ -1506,7 +1514,7 @@ class _Import:
         progress(0.0, "performance: looking for months already stored")
         matched = self._replace_rows(
             Performance, frame, ["loan_id", "as_of"], progress, "performance",
-            fixed=("region_code", "branch_id", "product", "segment"), narrow_by="as_of",
+            fixed=(*_PERF_LOAN_COLS[1:], "cohort"), narrow_by="as_of",
         )
         if matched.any():
             per_month = pd.Series(frame["as_of"].to_numpy()[matched]).value_counts().sort_index()

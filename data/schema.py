@@ -13,9 +13,10 @@ app writes itself use an integer key from a ``Sequence`` with a server default, 
 duckdb-engine turns a plain autoincrement integer key into ``SERIAL``, which DuckDB lacks.
 
 ``performance`` repeats four of the loan's fixed columns (``region_code``, ``branch_id``,
-``product``, ``segment``). They never change after origination (an import rejects a loan
-row whose fixed columns differ from the stored one), and having them on the 36-million-row
-table lets every monthly aggregate filter and group without a join.
+``product``, ``segment``) and its ``cohort`` (the last day of the disbursement month). They
+never change after origination (an import rejects a loan row whose fixed columns differ from
+the stored one), and having them on the 36-million-row table lets every monthly aggregate —
+and the vintage curves, grouped by cohort — filter and group without a join.
 """
 
 from __future__ import annotations
@@ -172,6 +173,10 @@ class Performance(Base):
     branch_id: Mapped[str | None] = mapped_column(String(64))
     product: Mapped[str] = mapped_column(String(32))
     segment: Mapped[str] = mapped_column(String(16))
+    cohort: Mapped[dt.date] = mapped_column(Date)
+    """The loan's cohort: the last day of its disbursement month (``loans.disbursement_date``
+    2024-02-15 → 2024-02-29), copied on like the columns above. Written by the importer;
+    ``data.bulk.insert_frame`` fills it from the stored loans when a frame leaves it out."""
     outstanding_principal: Mapped[Decimal] = mapped_column(Money)
     """Balance at month end, store currency, >= 0."""
     dpd: Mapped[int] = mapped_column(Integer)

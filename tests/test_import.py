@@ -551,6 +551,32 @@ def test_month_reload_replaces_and_reports(engine, tmp_path):
     assert rows_of(engine, "SELECT amount_recovered, complaints FROM collections")[0] == (2500, 1)
 
 
+def test_performance_rows_carry_their_loans_cohort(engine, tmp_path):
+    # cohort = the last day of the disbursement month: L1 2023-01-15 → 2023-01-31,
+    # L2 2023-06-01 → 2023-06-30, L3 2024-02-15 → 2024-02-29 (a leap year's February)
+    loans = LOANS.replace("2024-02-10,2027-02-10", "2024-02-15,2027-02-15")
+    want = {"L1": dt.date(2023, 1, 31), "L2": dt.date(2023, 6, 30), "L3": dt.date(2024, 2, 29)}
+
+    def cohorts() -> list[tuple]:
+        return rows_of(engine, "SELECT loan_id, as_of, cohort FROM performance ORDER BY as_of, loan_id")
+
+    # loans and performance in one import: the cohort comes from the file's loans
+    assert load_files(engine, {"loans": put(tmp_path, "loans.csv", loans),
+                               "performance": put(tmp_path, "perf.csv", PERF_MARCH)}).ok
+    march = [(k, dt.date(2024, 3, 31), v) for k, v in want.items()]
+    assert cohorts() == march
+    # a performance-only import: from the stored loans
+    assert load_files(engine, {"performance": put(tmp_path, "april.csv", PERF_APRIL)}).ok
+    april = [(k, dt.date(2024, 4, 30), v) for k, v in want.items()]
+    assert cohorts() == march + april
+    # a month re-load (replaced in place on DuckDB, deleted and inserted on PostgreSQL) keeps it
+    again = "\n".join(PERF_MARCH.splitlines()[:3]).replace("30000,120,", "29000,200,") + "\n"
+    report = load_files(engine, {"performance": put(tmp_path, "march.csv", again)})
+    assert report.ok and report.performance_replaced == 2
+    assert cohorts() == march + april
+    assert rows_of(engine, "SELECT dpd FROM performance WHERE loan_id = 'L2' AND as_of = '2024-03-31'") == [(200,)]
+
+
 def test_mid_write_failure_rolls_back(engine, tmp_path, monkeypatch):
     load_base(engine, tmp_path)
     before = snapshot(engine)
