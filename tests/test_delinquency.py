@@ -13,6 +13,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
@@ -38,7 +40,9 @@ from data import delinquency as dd
 from data.bulk import insert_frame
 from data.delinquency import BucketCell, RollCell, VintageCell
 from data.read import Filters, Scope
+from data.engine import _alembic_config, schema_is_current, upgrade
 from data.schema import Loan, Performance
+from store_helpers import performance_without_cohort
 
 JAN, FEB, MAR = dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2024, 3, 31)
 NOV23, DEC23 = dt.date(2023, 11, 30), dt.date(2023, 12, 31)
@@ -408,6 +412,66 @@ def test_vintage_filters_cohorts_scope_and_observation_cap(tape):
     jan_row = gd_seen_to_feb.iloc[-1]
     assert jan_row["loans"] == 1 and jan_row["principal"] == 1000.0 and jan_row["vintage_30_balance"] == 0.0
     assert none.empty
+
+
+# Each loan's cohort (performance.cohort): the last day of its disbursement month.
+COHORTS = {"L1": DEC23, "L2": DEC23, "L3": JAN, "L4": JAN, "L5": DEC23, "L6": JAN, "L7": NOV23}
+
+
+def stored_cohorts(conn: sa.Connection) -> dict[str, set[dt.date]]:
+    """{loan_id: the cohorts on its performance rows}."""
+    P = Performance.__table__
+    out: dict[str, set[dt.date]] = {}
+    for loan_id, cohort in conn.execute(sa.select(P.c.loan_id, P.c.cohort)):
+        out.setdefault(loan_id, set()).add(cohort)
+    return out
+
+
+def test_hand_made_rows_get_their_loans_cohort(tape, engine):
+    # insert_frame fills the column from the stored loans when a frame leaves it out
+    with tape.connect() as c:
+        assert stored_cohorts(c) == {k: {v} for k, v in COHORTS.items()}
+    loans, perf = tape_frames()
+    with engine.begin() as c, pytest.raises(ValueError, match="1 loan.s. not stored .L8."):
+        insert_frame(c, Performance.__table__, perf.iloc[:1].assign(loan_id="L8", as_of=dt.date(2024, 4, 30)))
+
+
+def test_migration_copies_the_cohort_onto_an_existing_store(engine):
+    with engine.begin() as c:
+        command.downgrade(_alembic_config(c), "0002")
+    loans, perf = tape_frames()
+    with engine.begin() as c:  # a store at 0002 with loans and performance rows
+        insert_frame(c, Loan.__table__, loans)
+        insert_frame(c, performance_without_cohort(), perf)
+    upgrade(engine)
+    with engine.connect() as c:
+        assert stored_cohorts(c) == {k: {v} for k, v in COHORTS.items()}
+        v = dd.vintage_curves(c, ALL, Filters()).set_index(["cohort", "mob"])
+    # the hand figures of test_vintage_curves: Dec MOB 1 500 / 3,500 and L5 of 3 defaulted; Nov MOB 2
+    assert v.loc[(DEC23, 1), "vintage_30_balance"] == 500 / 3500
+    assert v.loc[(DEC23, 1), "cum_default_count"] == 1 / 3
+    assert v.loc[(NOV23, 2), "cum_default_count"] == 1.0 and v.loc[(JAN, 0), "vintage_30_balance"] == 0.5
+    # NOT NULL, no default left behind: a row written without its cohort is refused
+    with engine.begin() as c, pytest.raises(sa.exc.DBAPIError, match="(?i)null"):
+        c.execute(sa.text(
+            "INSERT INTO performance (loan_id, as_of, region_code, product, segment, outstanding_principal, dpd, "
+            "status, classification) VALUES ('L1', DATE '2024-04-30', '440000', 'consumer', 'retail', 0, 0, "
+            "'closed', 'normal')"
+        ))
+
+
+def test_migration_stops_on_rows_without_a_loan(engine):
+    with engine.begin() as c:
+        command.downgrade(_alembic_config(c), "0002")
+    loans, perf = tape_frames()
+    with engine.begin() as c:  # L7's two rows (Jan, Mar) have no loan
+        insert_frame(c, Loan.__table__, loans[loans["loan_id"] != "L7"])
+        insert_frame(c, performance_without_cohort(), perf)
+    with pytest.raises(RuntimeError, match="2 performance rows have no loan"):
+        upgrade(engine)
+    assert not schema_is_current(engine)
+    with engine.connect() as c:
+        assert c.execute(sa.text("SELECT COUNT(*) FROM performance")).scalar_one() == len(perf)
 
 
 def test_vintage_no_rows_and_negative_mob():
