@@ -33,9 +33,15 @@ __all__ = [
 ]
 
 
+LINGER_S = 2.0
+"""Seconds the app keeps an idle DuckDB store open (``data.engine.make_engine(linger_s=)``)."""
+
+
 @st.cache_resource(show_spinner=False)
 def _engine_for(url: str) -> sa.Engine:
-    eng = make_engine(url)
+    # Connections linger 2 s after the last read: a page's dozen reads share one open file,
+    # and a load from the command line gets the file once the app is idle (data.engine).
+    eng = make_engine(url, linger_s=LINGER_S)
     upgrade(eng)
     return eng
 

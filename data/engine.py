@@ -1,14 +1,18 @@
 """The SQLAlchemy engine for the configured store, and schema upgrades.
 
 DuckDB and PostgreSQL are both first-class. An embedded DuckDB file allows one writing
-process at a time, so Daihou opens it per use (``NullPool``) and never keeps it open
-between page loads: a load from the command line while the app runs then works. When
+process at a time, so Daihou never keeps it open for long: the command line opens it per
+use (``NullPool``), and the app (``linger_s``) keeps its connections only while it is busy
+and closes them all after ``linger_s`` seconds without a query, so a load from the command
+line while the app runs still gets in (it waits up to 30 s). Opening a large file costs tens
+of milliseconds, which a page of a dozen reads would otherwise pay a dozen times. When
 another process does hold the file, :class:`StoreBusyError` says which file and what to do.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +23,7 @@ from alembic.ddl.impl import DefaultImpl
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import NullPool, QueuePool, StaticPool
 
 from data.config import settings
 
@@ -59,12 +63,45 @@ def duckdb_memory_limit(value: str | None) -> str | None:
     return f"{m.group(1)}{m.group(2)}"
 
 
-def make_engine(url: str | None = None, *, busy_timeout_s: float = 30.0) -> Engine:
+def _close_when_idle(engine: Engine, linger_s: float) -> None:
+    """Close every pooled connection of ``engine`` once none has been in use for ``linger_s`` s."""
+    state = {"timer": None}
+    guard = threading.Lock()
+
+    @sa.event.listens_for(engine, "connect")
+    def _remember_pool(dbapi_conn, conn_rec):  # noqa: ANN001
+        conn_rec.info["pool"] = engine.pool
+
+    def close_if_idle() -> None:
+        with guard:
+            state["timer"] = None
+            if engine.pool.checkedout() == 0:
+                engine.dispose()  # closes the idle connections: the file is let go
+
+    @sa.event.listens_for(engine, "checkin")
+    def _rearm(dbapi_conn, conn_rec):  # noqa: ANN001
+        if dbapi_conn is not None and conn_rec.info.get("pool") is not engine.pool:
+            # taken from a pool disposed meanwhile (a race with close_if_idle): close it now
+            # rather than leave it open in the old pool, holding the file
+            dbapi_conn.close()
+            return
+        with guard:
+            if state["timer"] is not None:
+                state["timer"].cancel()
+            timer = threading.Timer(linger_s, close_if_idle)
+            timer.daemon = True
+            state["timer"] = timer
+            timer.start()
+
+
+def make_engine(url: str | None = None, *, busy_timeout_s: float = 30.0, linger_s: float | None = None) -> Engine:
     """An engine for ``url`` (default: the configured store).
 
-    For a DuckDB file the engine opens the file per connection and closes it after, and a
-    connection attempt waits up to ``busy_timeout_s`` seconds for another process to let go
-    of the file before raising :class:`StoreBusyError`. Each DuckDB connection gets the
+    For a DuckDB file the engine opens the file per connection and closes it after; with
+    ``linger_s`` (the app) it keeps up to a few connections open and closes them all once
+    none has been used for ``linger_s`` seconds. A connection attempt waits up to
+    ``busy_timeout_s`` seconds for another process to let go of the file before raising
+    :class:`StoreBusyError`. Each DuckDB connection gets the
     configured ``memory_limit`` (``data.config``: ``DAIHOU_DUCKDB_MEMORY``, default 2GB).
     """
     url = url or settings().db_url
@@ -74,7 +111,13 @@ def make_engine(url: str | None = None, *, busy_timeout_s: float = 30.0) -> Engi
     memory = u.database in (None, "", ":memory:")
     if not memory:
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, poolclass=StaticPool if memory else NullPool)
+    if memory:
+        engine = sa.create_engine(url, poolclass=StaticPool)
+    elif linger_s:
+        engine = sa.create_engine(url, poolclass=QueuePool, pool_size=4, max_overflow=8)
+        _close_when_idle(engine, linger_s)
+    else:
+        engine = sa.create_engine(url, poolclass=NullPool)
 
     memory_limit = duckdb_memory_limit(settings().duckdb_memory)
 

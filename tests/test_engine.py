@@ -93,3 +93,26 @@ def test_every_duckdb_connection_gets_the_memory_limit(tmp_path, monkeypatch, se
     number, unit = limit.split()
     reported = float(number) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "MB": 1e6, "GB": 1e9}[unit]
     assert reported == pytest.approx(expected_bytes, rel=0.05)  # DuckDB prints e.g. "1.8 GiB" for 2GB
+
+
+def test_app_engine_reuses_its_connection_then_lets_the_file_go_when_idle(tmp_path):
+    """linger_s (the app): reads in a burst share one open file; once idle for linger_s the file
+    is closed, so another process (a load from the command line) can open it for writing."""
+    path = tmp_path / "store.duckdb"
+    upgrade(make_engine(f"duckdb:///{path}"))
+    eng = make_engine(f"duckdb:///{path}", linger_s=0.5)
+    seen = []
+    for _ in range(3):
+        with eng.connect() as c:
+            c.execute(sa.text("SELECT 1")).scalar_one()
+            seen.append(id(c.connection.dbapi_connection))
+    assert len(set(seen)) == 1  # one open connection reused
+    code = f"import duckdb; duckdb.connect({str(path)!r}).execute('CREATE TABLE other_process (x INT)'); print('wrote')"
+    busy = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert busy.returncode != 0 and "lock" in busy.stderr.lower()  # held while the app is busy
+    time.sleep(1.5)
+    free = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert free.returncode == 0 and free.stdout.strip() == "wrote", free.stderr
+    with eng.connect() as c:  # the app opens the file again on its next read and sees the write
+        assert c.execute(sa.text("SELECT count(*) FROM other_process")).scalar_one() == 0
+    eng.dispose()
