@@ -46,6 +46,8 @@ def main() -> None:
     ap.add_argument("--month", help="YYYY-MM (default: the latest stored month)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--commit", action="store_true", help="commit each re-load (and time the commit)")
+    ap.add_argument("--new-month", action="store_true",
+                    help="load the month's rows as the month after the latest stored one (inserts, not a re-load)")
     args = ap.parse_args()
 
     eng = make_engine(f"duckdb:///{args.db}")
@@ -55,9 +57,15 @@ def main() -> None:
         else:
             month = conn.execute(sa.text("SELECT MAX(as_of) FROM performance")).scalar_one()
         frame = _month_rows(conn, month)
+        if args.new_month:
+            latest = conn.execute(sa.text("SELECT MAX(as_of) FROM performance")).scalar_one()
+            frame["as_of"] = month_end(latest + dt.timedelta(days=1))
+            if args.commit:
+                raise SystemExit("--new-month is always rolled back (it would add a month to the store)")
         region_set = store_region_set(conn)
         conn.rollback()
-    print(f"store {args.db}: re-load of {month:%Y-%m}, {len(frame):,} rows; load {os.getloadavg()[0]:.1f}")
+    what = f"{month:%Y-%m} loaded as the new month {frame['as_of'].iloc[0]:%Y-%m}" if args.new_month else f"re-load of {month:%Y-%m}"
+    print(f"store {args.db}: {what}, {len(frame):,} rows; load {os.getloadavg()[0]:.1f}")
     for run in range(args.repeat):
         stages: list[tuple[float, str]] = []
         commit_s = 0.0

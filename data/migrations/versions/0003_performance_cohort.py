@@ -10,7 +10,7 @@ transaction that has updated the table), every row is set from its loan (one
 ``UPDATE … FROM loans``), and the default is dropped, so a write that leaves the column out
 fails. A row whose loan is not stored (the importer never writes one) would keep the
 placeholder: the upgrade stops instead and says how many. On a large store the backfill
-takes a while (about half a minute at a million loans × 36 months): a line on stderr says so.
+takes a few seconds (1–3 s at a million loans × 36 months): a line on stderr says so.
 
 Revision ID: 0003
 Revises: 0002
