@@ -391,20 +391,13 @@ def _cohort_rows(scope: Scope, filters: Filters) -> list[sa.ColumnElement[bool]]
     return conds
 
 
-def _as_dates(values: pd.Series) -> pd.Series:
-    """Dates as read back (``datetime.date`` or Timestamps, by driver) as ``datetime.date``."""
-    return pd.Series([pd.Timestamp(v).date() for v in values], index=values.index, dtype=object)
-
-
 def _with_mob(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` (``cohort`` and ``as_of`` month ends) with ``mob`` = months from cohort to as_of,
-    without ``as_of``."""
-    frame["cohort"] = _as_dates(frame["cohort"])
-    as_of = _as_dates(frame["as_of"])
-    frame["mob"] = pd.Series(
-        [(a.year - c.year) * 12 + a.month - c.month for a, c in zip(as_of, frame["cohort"])],
-        index=frame.index, dtype="int64",
-    )
+    """``frame`` (``cohort`` and ``as_of`` month ends) with ``cohort`` as ``datetime.date`` and
+    ``mob`` = months from cohort to as_of, without ``as_of``."""
+    cohort, as_of = pd.to_datetime(frame["cohort"]), pd.to_datetime(frame["as_of"])
+    mob = (as_of.dt.year - cohort.dt.year) * 12 + as_of.dt.month - cohort.dt.month
+    frame["cohort"] = pd.Series(cohort.dt.date.to_numpy(dtype=object), index=frame.index, dtype=object)
+    frame["mob"] = mob.astype("int64")
     return frame.drop(columns="as_of")
 
 
