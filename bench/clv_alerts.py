@@ -1,6 +1,6 @@
 """Benchmark: customer lifetime value + segments, early-warning evaluation and back-test.
 
-    python bench/clv_alerts.py [STORE_URL]      # default duckdb:////tmp/daihou-1m.duckdb
+    python bench/clv_alerts.py [STORE_URL]      # default duckdb:///$DAIHOU_BENCH_DB (default /tmp/million-fresh.duckdb)
 
 Goals (issue 3): CLV + segmentation on 1,000,000 loans ≤ 60 s, instant once cached; the
 back-test computed once per import and rule set for the whole book (cold), then every scope
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-DEFAULT_URL = "duckdb:////tmp/daihou-1m.duckdb"
+DEFAULT_URL = "duckdb:///" + os.environ.get("DAIHOU_BENCH_DB", "/tmp/million-fresh.duckdb")
 
 
 # ------------------------------------------------------------------ steps (child)

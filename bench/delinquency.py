@@ -52,7 +52,7 @@ from data import delinquency as dd  # noqa: E402
 from data import summaries  # noqa: E402
 from data.read import Filters, Scope  # noqa: E402
 
-DEFAULT_DB = Path("/tmp/daihou-1m.duckdb")
+DEFAULT_DB = Path(os.environ.get("DAIHOU_BENCH_DB", "/tmp/million-fresh.duckdb"))
 
 
 def _ensure_store(path: Path) -> None:

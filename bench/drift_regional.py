@@ -47,7 +47,7 @@ from data import credit, regional, scores  # noqa: E402
 from data.engine import make_engine  # noqa: E402
 from data.read import Filters, Scope  # noqa: E402
 
-DEFAULT_DB = "/tmp/daihou-1m.duckdb"
+DEFAULT_DB = os.environ.get("DAIHOU_BENCH_DB", "/tmp/million-fresh.duckdb")
 
 
 def _time(fn: Callable[[], object], repeat: int) -> tuple[float, float, float, float, object]:

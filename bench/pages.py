@@ -66,7 +66,7 @@ from streamlit_driver import (  # noqa: E402  (after the path setup)
     wait_idle,
 )
 
-DEFAULT_SOURCE = Path("/tmp/million-fresh.duckdb")
+DEFAULT_SOURCE = Path(os.environ.get("DAIHOU_BENCH_DB", "/tmp/million-fresh.duckdb"))
 FIRST_GOAL_S, RERUN_GOAL_S, MEMORY_GOAL_MB = 3.0, 1.0, 3 * 1024
 CHANGES = ("slider", "as_of", "region")  # in the order they are made on a page
 

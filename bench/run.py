@@ -1,7 +1,7 @@
 """Daihou benchmark: prints a table of times and peak memory, measured on this machine.
 
     python bench/run.py                # everything (about 35 minutes)
-    python bench/run.py demo import    # a selection: demo, million, import, pages
+    python bench/run.py demo import    # a selection: demo, million, import, analytics, pages
 
 Each figure is measured in a fresh process (peak RSS is that process's own, from
 ``wait4``), on a fresh embedded DuckDB store in a temporary folder. Goals (issue 2):
@@ -9,10 +9,14 @@ demo 20,000 × 36 generated and loaded ≤ 20 s; 1,000,000 × 36 ≤ 600 s and <
 a 1,000,000-row performance CSV validated and loaded ≤ 30 s and < 2 GB; the KPI report
 at 1,000,000 loans ≤ 3 s (issue 3). The analytics of each page have their own scripts
 (bench/delinquency.py, bench/drift_regional.py, bench/stress.py, bench/clv_alerts.py),
-run against a store made here (``--db``). ``pages`` times every page of the running app in
+run against a store made here (``--db``); ``analytics`` runs the four of them one after the
+other on the 1M store (each prints its own table, with the naive pandas way beside the SQL
+reads where one makes sense, and its peak memory). ``pages`` times every page of the running app in
 Chromium (bench/pages.py: first render after a server start ≤ 3 s, rerun after a filter or
-slider change ≤ 1 s, peak memory < 3 GB, issue 4), on a copy of the 1M store generated here
-when ``million`` runs too, else of /tmp/million-fresh.duckdb (generated when missing).
+slider change ≤ 1 s, peak memory < 3 GB, issue 4). ``analytics`` and ``pages`` use the 1M
+store generated here when ``million`` runs too, else ``$DAIHOU_BENCH_DB`` (default
+/tmp/million-fresh.duckdb; generated when missing). They only read it (pages and the alert
+evaluation work on copies).
 """
 
 from __future__ import annotations
@@ -67,9 +71,22 @@ def main(selection: list[str]) -> None:
             print(f"{'benchmark':<{w}}  {'time':>8}  {'peak RSS':>9}  goal")
             for name, t, mem, goal in rows:
                 print(f"{name:<{w}}  {t:>8}  {mem:>9}  {goal}", flush=True)
+        million = tmp_path / "million.duckdb"
+        store = million if million.is_file() else Path(os.environ.get("DAIHOU_BENCH_DB", "/tmp/million-fresh.duckdb"))
+        if not selection or "analytics" in selection:
+            if not store.is_file():
+                run_task("generate_and_load", 1_000_000, 36, f"duckdb:///{store}")
+            for cmd in (
+                ["bench/delinquency.py", "--db", str(store)],
+                ["bench/drift_regional.py", "--db", str(store)],
+                ["bench/stress.py", f"duckdb:///{store}"],
+                ["bench/clv_alerts.py", f"duckdb:///{store}"],
+            ):
+                print(f"\n$ python {' '.join(cmd)}", flush=True)
+                if subprocess.run([sys.executable, *cmd], cwd=ROOT).returncode != 0:
+                    raise SystemExit(f"{cmd[0]} failed (see above)")
         if not selection or "pages" in selection:
-            million = tmp_path / "million.duckdb"
-            cmd = [sys.executable, str(ROOT / "bench" / "pages.py"), *(["--db", str(million)] if million.is_file() else [])]
+            cmd = [sys.executable, str(ROOT / "bench" / "pages.py"), "--db", str(store)]
             print(flush=True)
             if subprocess.run(cmd, cwd=ROOT).returncode != 0:
                 raise SystemExit("the page benchmark reported problems (see above)")

@@ -1,6 +1,6 @@
 """Benchmark of the PD model, the loan book read and the stress test on a large store.
 
-    python -m bench.stress                       # /tmp/daihou-1m.duckdb (1,000,000 loans × 36 months)
+    python -m bench.stress                       # $DAIHOU_BENCH_DB (default /tmp/million-fresh.duckdb) (1,000,000 loans × 36 months)
     python -m bench.stress duckdb:////path/to/store.duckdb
 
 The store is opened read-only (others may read it at the same time); models are cached in a
@@ -33,7 +33,7 @@ from analytics.classification import NPL_CLASSES  # noqa: E402
 from data import credit, read  # noqa: E402
 from data.read import Filters, Scope  # noqa: E402
 
-DEFAULT_URL = "duckdb:////tmp/daihou-1m.duckdb"
+DEFAULT_URL = "duckdb:///" + os.environ.get("DAIHOU_BENCH_DB", "/tmp/million-fresh.duckdb")
 
 
 def _engine(url: str) -> sa.Engine:
