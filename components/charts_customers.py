@@ -180,7 +180,7 @@ def clv_histogram(
 # ----------------------------------------------------------------------- scatter
 
 
-def scatter_sample(customers: pd.DataFrame, n: int = 4000, min_per_segment: int = 150, seed: int = 7) -> pd.DataFrame:
+def scatter_sample(customers: pd.DataFrame, n: int = 2000, min_per_segment: int = 150, seed: int = 7) -> pd.DataFrame:
     """A deterministic sample of customers for the scatter, every segment represented.
 
     Each segment gets its share of ``n`` (at least ``min_per_segment``, at most all its
@@ -222,7 +222,9 @@ def segment_scatter(
     colours = segment_colours(profiles)
     money = x == "balance"
     # the traces are built as plain dicts and handed to one Figure: adding them one by one
-    # makes plotly validate and copy the earlier ones again each time
+    # makes plotly validate and copy the earlier ones again each time. SVG (scatter), not
+    # WebGL: for a sample of a few thousand points it draws sooner (headless Chromium, no GPU:
+    # 2,000 points 0.24 s against 0.41 s), and the centres, added last, stay on top
     traces: list[dict] = []
     seg_of = sample["segment"].to_numpy()
     for s, name in zip(profiles["segment"].astype(int), profiles["segment_name"]):
@@ -242,7 +244,7 @@ def segment_scatter(
         customdata[:, 2] = [fmt_money(v, currency, lang) for v in rows["clv"]]
         customdata[:, 3] = x_txt
         traces.append({
-            "type": "scattergl", "x": xs, "y": rows["clv"].to_numpy(dtype=float), "mode": "markers",
+            "type": "scatter", "x": xs, "y": rows["clv"].to_numpy(dtype=float), "mode": "markers",
             "name": label, "legendgroup": str(s),
             "marker": {"color": colours[s], "size": 5, "opacity": 0.2 if faded else 0.55},
             "customdata": customdata,
@@ -253,9 +255,8 @@ def segment_scatter(
     cy = profiles["mean_clv"].to_numpy(dtype=float)
     labels = [segment_label(n, lang) for n in profiles["segment_name"]]
     segs = profiles["segment"].astype(int).tolist()
-    # WebGL points are drawn above SVG ones: the centres are WebGL too, added last, so they stay on top
     traces.append({
-        "type": "scattergl", "x": cx.tolist(), "y": cy.tolist(), "mode": "markers",
+        "type": "scatter", "x": cx.tolist(), "y": cy.tolist(), "mode": "markers",
         "name": tr(lang, "Segment centre", "客群中心"), "legendgroup": "centres",
         "marker": {"symbol": "diamond", "size": [22 if s == selected else 15 for s in segs],
                    "color": [colours[s] for s in segs], "line": {"width": 2, "color": "#212529"}},

@@ -124,10 +124,15 @@ def segment_explorer(seg) -> None:
                 + tr("mean balance", "平均余额") + f" {money(row['mean_balance'])}"
             )
     with left:
-        fig = cc.segment_scatter(cc.scatter_sample(seg.customers), profiles, x, L, CUR, selected=chosen,
-                                 title=tr("Segments: CLV against a customer feature (a sample of customers)",
-                                          "客群分布：CLV 与客户特征（抽样展示）"))
+        sample = cc.scatter_sample(seg.customers)
+        fig = cc.segment_scatter(sample, profiles, x, L, CUR, selected=chosen,
+                                 title=tr("Segments: CLV against a customer feature", "客群分布：CLV 与客户特征"))
         show_chart(fig, key=_SCATTER, on_select=_pick_from_chart, selection_mode=("points", "box", "lasso"))
+        if len(sample) < len(seg.customers):
+            st.caption(tr(f"Drawn: a random sample of {len(sample):,} of the {len(seg.customers):,} customers, every "
+                          "segment shown; a diamond marks the mean of all of a segment's customers.",
+                          f"图中为 {len(seg.customers):,} 位客户中随机抽取的 {len(sample):,} 位（每个客群均有），"
+                          "菱形为该客群全部客户的均值。"))
 
     st.subheader(tr("Segment profiles", "客群画像"))
     table_with_downloads(
