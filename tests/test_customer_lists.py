@@ -85,3 +85,22 @@ def test_masked_contacts_read_the_key_once_per_call(engine, monkeypatch):
         out = masked_contacts(c, Scope.all(), ids)
     assert len(ids) == 20 and out["name"].str.contains(r"\*").all() and out["phone"].str.contains(r"\*").all()
     assert len(calls) == 1
+
+
+def test_top_customers_by_hand_with_ties_and_missing_values():
+    """Ties at the limit are broken by customer_id, missing values come last, other
+    segments never show."""
+    import pandas as pd
+
+    frame = pd.DataFrame({
+        "customer_id": ["E", "C", "A", "D", "B", "X"],
+        "segment": [0, 0, 0, 0, 0, 1],
+        "clv": [1.0, 3.0, 5.0, float("nan"), 3.0, 99.0],
+    })
+    ids = lambda order, limit: top_customers(frame, 0, order, limit)["customer_id"].tolist()  # noqa: E731
+    assert ids("clv_desc", 2) == ["A", "B"]
+    assert ids("clv_desc", 3) == ["A", "B", "C"]
+    assert ids("clv_desc", 9) == ["A", "B", "C", "E", "D"]
+    assert ids("clv_asc", 2) == ["E", "B"]
+    assert top_customers(frame, 1, "clv_desc", 5)["customer_id"].tolist() == ["X"]
+    assert top_customers(frame, 7, "clv_desc", 5).empty
