@@ -638,7 +638,7 @@ def _fetch_categorical(conn: sa.Connection, stmt: sa.Select, text: tuple[str, ..
 _BOOK_CACHE = ResultCache("stress_book", version=1, max_memory=6)
 """The scored book of a month and scope (:func:`scored_book`), until the next import
 (``data.result_cache``). At 1M loans a month's book is some 520,000 rows, about 25 MB in
-memory and 8 MB of Parquet; it holds no loan or customer ids."""
+memory and 10 MB of Parquet; it holds no loan or customer ids."""
 
 
 def _scope_book(conn: sa.Connection, scope: Scope, month: dt.date) -> pd.DataFrame:
