@@ -39,6 +39,7 @@ __all__ = [
     "ranked_column_config",
     "map_values",
     "region_row",
+    "rank_figure",
     "tooltip_fields",
     "Card",
     "province_cards",
@@ -363,6 +364,44 @@ def region_row(table: pd.DataFrame, spec: MetricSpec, code: str) -> tuple[dict, 
         return {}, None
     rank = values.loc[values["code"] == str(code), "rank"].iloc[0]
     return table.loc[hit].iloc[0].to_dict(), rank
+
+
+def rank_figure(table: pd.DataFrame, spec: MetricSpec, names: Mapping[str, str], lang: str,
+                currency: str = "CNY") -> go.Figure:
+    """The chosen metric by region as bars, worst first (rank 1 at the left), the metric's
+    definition in every bar's hover. Regions without a value are left out. Rates are plotted
+    as fractions (percent axis), changes of rates in percentage points, money as is."""
+    values = map_values(table, spec).dropna(subset=["value"]).sort_values(["rank", "code"], kind="stable")
+    fmt = spec.fmt(lang, currency)
+    y = values["value"].astype(float) * (100.0 if spec.kind == "change" else 1.0)
+    plain = spec.help(lang).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # not markup
+    definition = "<br>".join(_wrap(plain, 60 if lang == "en" else 30))
+    fig = go.Figure()
+    fig.add_bar(
+        x=[names.get(c, c) for c in values["code"]], y=y, marker_color=spec.colours[-2],
+        customdata=[[fmt(v), f"{r:.0f}"] for v, r in zip(values["value"], values["rank"])],
+        hovertemplate="%{x} · " + label("rank", "排名", lang) + " %{customdata[1]}: <b>%{customdata[0]}</b>"
+        "<br><br>" + definition + "<extra></extra>",
+    )
+    tick = {"rate": ".1%", "ratio": ".0%", "change": "+.2f", "money": "~s"}[spec.kind]
+    fig.update_yaxes(tickformat=tick, ticksuffix=" pp" if spec.kind == "change" else "")
+    fig.update_xaxes(tickangle=-45 if len(values) > 12 else 0)
+    style(fig, label(f"{spec.short(lang)} by region, worst first", f"各地区{spec.short(lang)}（由差到好）", lang), height=320)
+    fig.update_layout(showlegend=False, margin={"t": 48, "b": 8})
+    return fig
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` cut into lines of at most ``width`` characters (at spaces when there are any)."""
+    if " " not in text:
+        return [text[i:i + width] for i in range(0, len(text), width)] or [""]
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
 
 
 # --- the province panel ---------------------------------------------------------------------

@@ -92,6 +92,10 @@ with right:
     table_with_downloads(ranked, f"regional_{spec.key}_{month:%Y%m}", "region_ranked", hide_index=True, placeholder="—",
                          column_config=rp.ranked_column_config(spec, L, CURRENCY))
 
+# drawn on the first render too, so the chart library is loaded with the page (a province's
+# panel then opens without waiting for it)
+show_chart(rp.rank_figure(table, spec, names, L, CURRENCY), key="region_rank_chart")
+
 pick = st.selectbox(
     tr("Province (or click it on the map)", "省份（或在地图上点击）"), codes, key="region_pick",
     format_func=lambda c: names.get(c, c), placeholder=tr("Choose a province…", "选择省份…"),

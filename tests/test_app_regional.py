@@ -6,6 +6,7 @@ the ranked table, picking a province opens its panel (every tab), the global fil
 the figures, and a regional head sees and can open only Guangdong.
 """
 
+import json
 import math
 
 import pytest
@@ -34,6 +35,20 @@ def _ranked(at):
     return _table(at, "排名")
 
 
+def _rank_bars(at) -> dict:
+    """The trace of the ranked bar chart (the only plotly chart before a panel opens)."""
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    bars = [t for c in charts for t in c["data"] if t.get("type") == "bar" and "排名" in t.get("hovertemplate", "")]
+    assert len(bars) == 1, charts
+    bars = bars[0]
+    if isinstance(bars["y"], dict):  # plotly may ship numbers as a typed array
+        import base64
+
+        import numpy as np
+        bars["y"] = np.frombuffer(base64.b64decode(bars["y"]["bdata"]), dtype=bars["y"]["dtype"]).tolist()
+    return bars
+
+
 def test_renders_and_the_metric_picker_reorders_the_table(app_env):
     at = _open()
     assert at.title[0].value.startswith("区域风险")
@@ -42,6 +57,11 @@ def test_renders_and_the_metric_picker_reorders_the_table(app_env):
     dpd = ranked["30+ 逾期率"].tolist()
     assert dpd == sorted(dpd, reverse=True)  # worst first
     assert at.info and "点击省份" in at.info[0].value  # no panel before a province is chosen
+    bars = _rank_bars(at)  # the ranked bars are drawn before any province is chosen
+    ranked_dpd = ranked.dropna(subset=["30+ 逾期率"])
+    assert list(bars["x"]) == ranked_dpd["地区"].tolist()  # same regions, same order as the table
+    assert bars["y"] == pytest.approx(ranked_dpd["30+ 逾期率"].tolist())
+    assert "逾期30天以上贷款余额 ÷ 月末在贷余额" in bars["hovertemplate"]  # the definition on hover
     widget(at.selectbox, "region_metric").set_value("balance").run()
     assert not at.exception, at.exception
     by_balance = _ranked(at)
@@ -79,7 +99,7 @@ def test_picking_a_province_opens_its_panel(app_env):
     labels = " ".join(m.label for m in at.metric)
     for part in ("贷款余额", "30+", "不良贷款率", "抵押覆盖率"):
         assert part in labels
-    assert len(at.get("plotly_chart")) == 1  # the trend tab
+    assert [c.key for c in at.get("plotly_chart")] == ["region_rank_chart", "region_trend_chart"]  # the trend tab
     for tab, column in (("products", "余额占比"), ("branches", "网点"), ("loans", "逾期天数")):
         at.session_state["region_panel_tab"] = PANEL_TABS[tab]
         at.run()
@@ -103,3 +123,23 @@ def test_regional_head_sees_and_opens_only_guangdong(app_env):
     assert all(b.startswith("BR440000") for b in _table(at, "逾期天数")["网点"])
 
 
+
+
+def test_rank_figure_by_hand():
+    """Worst first, regions without a value left out, changes in pp, the definition in English."""
+    import pandas as pd
+
+    from components import regional_panel as rp
+
+    t = pd.DataFrame({"region_code": ["440000", "110000", "310000"], "balance": [1e9, 2e9, 3e9], "loans": [3, 4, 5],
+                      "overdue_rate_30_balance": [0.02, 0.05, None], "overdue_rate_90_balance": [0.01] * 3,
+                      "npl_ratio": [0.02] * 3, "overdue_rate_30_balance_mom": [0.001, -0.002, 0.0]})
+    names = {"440000": "Guangdong", "110000": "Beijing", "310000": "Shanghai"}
+    bar = rp.rank_figure(t, rp.metric_spec("dpd30"), names, "en").data[0]
+    assert list(bar.x) == ["Beijing", "Guangdong"] and list(bar.y) == pytest.approx([0.05, 0.02])
+    assert [c[0] for c in bar.customdata] == ["5.00%", "2.00%"]
+    assert "dpd &gt; 30 ÷ Σ balance of the active book at" in bar.hovertemplate and "rank" in bar.hovertemplate
+    mom = rp.rank_figure(t, rp.metric_spec("dpd30_mom"), names, "en").data[0]
+    assert list(mom.x) == ["Guangdong", "Shanghai", "Beijing"] and list(mom.y) == pytest.approx([0.1, 0.0, -0.2])
+    cov = rp.rank_figure(t.assign(collateral_coverage=[1.5, 0.8, 1.2]), rp.metric_spec("collateral"), names, "zh").data[0]
+    assert list(cov.x) == ["Beijing", "Shanghai", "Guangdong"]  # lowest coverage is the worst
