@@ -157,8 +157,9 @@ def customer_list(seg, chosen: int, name: str, size: int) -> None:
     }
     order = c1.selectbox(tr("Order", "排序"), list(ORDERS), key=lang_key("cust_order"), persist_state="session",
                          format_func=order_labels.__getitem__)
-    limit = c2.selectbox(tr("Rows", "行数"), _LIMITS, index=1, key="cust_limit", format_func=lambda n: f"{n:,}",
-                         persist_state="session")
+    limit = c2.selectbox(tr("Rows", "行数"), _LIMITS, index=0, key="cust_limit", format_func=lambda n: f"{n:,}",
+                         persist_state="session",  # 100 by default: a longer table is slow to draw
+                         help=tr("Customers listed (and downloaded), in the chosen order.", "列出（及下载）的客户数，按所选排序。"))
     rows = top_customers(seg.customers, chosen, order, limit)
     contacts = query(masked_contacts, scope, tuple(rows["customer_id"]))
     st.caption(
