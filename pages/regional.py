@@ -6,6 +6,7 @@ can open only their own panels (the data layer enforces the scope anyway).
 
 from dataclasses import replace
 
+import plotly.graph_objects as go
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -29,8 +30,15 @@ facts = query(regional_view.store_facts, scope)
 CURRENCY = facts["currency"]
 
 st.title(tr("Regional risk 区域风险", "区域风险 Regional risk"))
+head, body, bars = st.container(), st.container(), st.empty()  # filled in this order below
+if not st.session_state.get("region_bars_drawn"):
+    # a session's first run: an empty chart in the bars' place at once, so the browser loads the
+    # chart library while the figures are read (it is replaced by the ranked bars below)
+    with bars:
+        show_chart(go.Figure(layout={"height": 320, "template": "none", "xaxis": {"visible": False},
+                                     "yaxis": {"visible": False}}), key="region_rank_preload")
 
-c1, c2, _ = st.columns([2, 1, 2], vertical_alignment="bottom")
+c1, c2, _ = head.columns([2, 1, 2], vertical_alignment="bottom")
 metric = c1.selectbox(
     tr("Metric on the map", "地图指标"), [s.key for s in rp.METRICS], key="region_metric",
     format_func=lambda k: rp.metric_spec(k).label(L), persist_state="session",
@@ -43,16 +51,17 @@ spec = rp.metric_spec(metric)
 policy = current_policy()  # the store's provision policy (Data page, Settings)
 
 if spec.key == "el":
-    with st.spinner(tr("Computing expected loss loan by loan…", "正在逐笔计算预期信用损失…"), show_time=True):
+    with head, st.spinner(tr("Computing expected loss loan by loan…", "正在逐笔计算预期信用损失…"), show_time=True):
         table = query(regional_view.region_table, scope, flt.month(), expected_loss=True, policy=policy)
 else:  # read for every region of the month (cached), then the chosen regions picked and ranked
     table = regional_view.in_regions(
         query(regional_view.region_table, scope, regional_view.table_filters(flt.month()), policy=policy), flt.regions)
 if table.empty:
-    st.info(tr("No loans for this selection.", "当前筛选条件下没有数据。"))
+    bars.empty()
+    head.info(tr("No loans for this selection.", "当前筛选条件下没有数据。"))
     st.stop()
 month = table.attrs.get("as_of")
-st.caption(tr(
+head.caption(tr(
     f"Month {month:%Y-%m} · the book = active loans at month end · rank 1 = worst by the chosen metric",
     f"数据月份 {month:%Y-%m} · 口径：月末在贷（active）贷款 · 排名1 = 所选指标最差",
 ))
@@ -76,7 +85,7 @@ def _on_map_click(allowed: frozenset[str] = frozenset(codes)) -> None:
 # Shapes of every region of the set (public geometry: nothing of the store is read when the set
 # is given), so one cached copy serves every user whatever their scope.
 shapes = query_resource(regional_view.map_shapes, Scope.all(), facts["region_set"])
-left, right = st.columns([3, 2])
+left, right = body.columns([3, 2])
 with left:
     fmap = choropleth(
         shapes.regions, rp.map_values(table, spec), value_column="value", caption=spec.label(L),
@@ -94,7 +103,9 @@ with right:
 
 # drawn on the first render too, so the chart library is loaded with the page (a province's
 # panel then opens without waiting for it)
-show_chart(rp.rank_figure(table, spec, names, L, CURRENCY), key="region_rank_chart")
+with bars:
+    show_chart(rp.rank_figure(table, spec, names, L, CURRENCY), key="region_rank_chart")
+st.session_state["region_bars_drawn"] = True
 
 pick = st.selectbox(
     tr("Province (or click it on the map)", "省份（或在地图上点击）"), codes, key="region_pick",
