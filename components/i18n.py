@@ -11,9 +11,21 @@ from collections.abc import Mapping
 
 import streamlit as st
 
-__all__ = ["LANGS", "LABELS", "lang", "t", "both", "tr", "language_switch", "lang_tabs"]
+__all__ = ["LANGS", "LABELS", "DIMENSION_LABELS", "lang", "t", "both", "tr", "language_switch", "lang_tabs"]
 
 LANGS = ("zh", "en")
+
+DIMENSION_LABELS: dict[str, tuple[str, str]] = {
+    "mortgage": ("Mortgage", "个人住房贷款"),
+    "consumer": ("Consumer", "消费贷款"),
+    "business": ("Business", "经营贷款"),
+    "credit_card": ("Credit card", "信用卡"),
+    "auto": ("Auto", "汽车贷款"),
+    "retail": ("Retail", "零售"),
+    "sme": ("SME", "小微企业"),
+    "corporate": ("Corporate", "公司"),
+}
+"""Product and segment codes of the tape → (English, 中文); part of :data:`LABELS`."""
 
 LABELS: dict[str, tuple[str, str]] = {
     # key: (English, 中文)
@@ -31,14 +43,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "latest_month": ("Month", "月份"),
     "book_note": ("the book = active loans at month end", "贷款余额口径：月末在贷（active）贷款"),
     # products and segments
-    "mortgage": ("Mortgage", "个人住房贷款"),
-    "consumer": ("Consumer", "消费贷款"),
-    "business": ("Business", "经营贷款"),
-    "credit_card": ("Credit card", "信用卡"),
-    "auto": ("Auto", "汽车贷款"),
-    "retail": ("Retail", "零售"),
-    "sme": ("SME", "小微企业"),
-    "corporate": ("Corporate", "公司"),
+    **DIMENSION_LABELS,
     # KPIs: regulatory terms carry both names in either language
     "balance": ("Balance 贷款余额", "贷款余额 Balance"),
     "loans": ("Loans 贷款笔数", "贷款笔数 Loans"),

@@ -24,6 +24,7 @@ import plotly.graph_objects as go
 from analytics.regional import risk_rank
 from components.charts import CATEGORY_COLOURS, style
 from components.formatting import CURRENCY_SYMBOL, fmt_count, fmt_money, fmt_rate
+from components.i18n import DIMENSION_LABELS
 from components.maps import BALANCE_COLOURS, DIVERGING_COLOURS, RISK_COLOURS
 
 __all__ = [
@@ -100,16 +101,8 @@ CLASS_LABELS: dict[str, tuple[str, str]] = {
 }
 """Five-level classification (五级分类): both names in either language."""
 
-PRODUCT_LABELS: dict[str, tuple[str, str]] = {
-    "mortgage": ("Mortgage", "个人住房贷款"),
-    "consumer": ("Consumer", "消费贷款"),
-    "business": ("Business", "经营贷款"),
-    "credit_card": ("Credit card", "信用卡"),
-    "auto": ("Auto", "汽车贷款"),
-    "retail": ("Retail", "零售"),
-    "sme": ("SME", "小微企业"),
-    "corporate": ("Corporate", "公司"),
-}
+PRODUCT_LABELS = DIMENSION_LABELS
+"""Product and segment codes → (English, 中文): :data:`components.i18n.DIMENSION_LABELS`."""
 
 
 def _product(code: object, lang: str) -> str:
