@@ -52,3 +52,24 @@ def widget(elements, key: str):
         if w.key == key:
             return w
     raise AssertionError(f"no widget with key {key!r}")
+
+
+def open_page(path: str, username: str = "manager", timeout: float = 120) -> AppTest:
+    """The app signed in as ``username`` with the page file ``path`` run once, without exception."""
+    at = signed_in_app(username, timeout=timeout)
+    at.switch_page(path).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at: AppTest, label_part: str):
+    """The first metric whose label contains ``label_part``."""
+    for m in at.metric:
+        if label_part in m.label:
+            return m
+    raise AssertionError(f"no metric labelled {label_part!r}: {[m.label for m in at.metric]}")
+
+
+def metric_count(at: AppTest, label_part: str) -> int:
+    """The value of :func:`metric` read as a whole number (``"12,345"`` → 12345)."""
+    return int(metric(at, label_part).value.replace(",", ""))

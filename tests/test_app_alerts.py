@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from app_helpers import signed_in_app, widget
+from app_helpers import metric_count, open_page, signed_in_app, widget
 from data.alert_runs import marker_key
 from data.engine import make_engine
 
@@ -11,17 +11,7 @@ LIST_KEY = "月份"  # a column of the alert list
 
 
 def _open(user="manager"):
-    at = signed_in_app(user)
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _metric(at, label_part):
-    for m in at.metric:
-        if label_part in m.label:
-            return int(m.value.replace(",", ""))
-    raise AssertionError(f"no metric labelled {label_part!r}: {[m.label for m in at.metric]}")
+    return open_page(PAGE, user)
 
 
 def _table(at, column):
@@ -43,7 +33,7 @@ def test_alerts_are_evaluated_once_and_listed_by_level(app_env):
     month_end = _stored(app_env, "SELECT MAX(as_of) FROM performance")[0][0]
     stored = _stored(app_env, "SELECT COUNT(*), MIN(created_at), COUNT(DISTINCT region_code) FROM alerts "
                               "WHERE as_of = :m", m=month_end)[0]
-    total, high, medium, low = (_metric(at, p) for p in ("预警总数", "高级", "中级", "低级"))
+    total, high, medium, low = (metric_count(at, p) for p in ("预警总数", "高级", "中级", "低级"))
     assert total == high + medium + low == stored[0] > 0
     listed = _table(at, LIST_KEY)
     assert 0 < len(listed) <= 500 and set(listed["月份"]) == {month}
@@ -61,7 +51,7 @@ def test_alerts_are_evaluated_once_and_listed_by_level(app_env):
     assert not at.exception, at.exception
     only_high = _table(at, LIST_KEY)
     assert set(only_high["级别"]) == {"高"} and len(only_high) == min(high, 500)
-    assert _metric(at, "预警总数") == total
+    assert metric_count(at, "预警总数") == total
     # a language switch keeps the filter (the widget is keyed per language, the value carried over)
     widget(at.button_group, "lang").set_value("en").run()
     assert widget(at.multiselect, "alerts_level.en").value == ["high"]
@@ -72,7 +62,7 @@ def test_alerts_are_evaluated_once_and_listed_by_level(app_env):
     widget(at.multiselect, "alerts_level.zh").set_value([]).run()
     widget(at.multiselect, "alerts_rule.zh").set_value(["dpd_1+"]).run()
     assert set(_table(at, LIST_KEY)["规则"]) == {"逾期跨越 1+ 天"}
-    assert _metric(at, "预警总数") == _metric(at, "低级") < total
+    assert metric_count(at, "预警总数") == metric_count(at, "低级") < total
 
 
 def test_month_change_changes_the_list_and_filters_narrow(app_env):
@@ -86,13 +76,13 @@ def test_month_change_changes_the_list_and_filters_narrow(app_env):
     assert set(listed["月份"]) == {earlier}
     assert set(listed["贷款编号"]) != set(first["贷款编号"])
     # the global filters narrow the figures
-    total = _metric(at, "预警总数")
+    total = metric_count(at, "预警总数")
     widget(at.multiselect, "product").set_value(["mortgage"]).run()
-    assert 0 < _metric(at, "预警总数") < total
+    assert 0 < metric_count(at, "预警总数") < total
     widget(at.multiselect, "product").set_value([]).run()
     # and so does the page's region filter
     widget(at.multiselect, "alerts_region.zh").set_value(["440000"]).run()
-    assert 0 < _metric(at, "预警总数") < total
+    assert 0 < metric_count(at, "预警总数") < total
     assert set(_table(at, LIST_KEY)["地区"]) == {"广东"}
 
 
@@ -103,7 +93,7 @@ def test_regional_head_sees_only_guangdong(app_env):
     month_end = _stored(app_env, "SELECT MAX(as_of) FROM performance")[0][0]
     in_gd = _stored(app_env, "SELECT COUNT(*) FROM alerts WHERE as_of = :m AND region_code = '440000'", m=month_end)
     everywhere = _stored(app_env, "SELECT COUNT(*) FROM alerts WHERE as_of = :m", m=month_end)
-    assert _metric(at, "预警总数") == in_gd[0][0] < everywhere[0][0]
+    assert metric_count(at, "预警总数") == in_gd[0][0] < everywhere[0][0]
 
 
 def test_rules_and_backtest_tabs(app_env):

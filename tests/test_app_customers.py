@@ -4,7 +4,7 @@ import plotly.io as pio
 import pytest
 import sqlalchemy as sa
 
-from app_helpers import signed_in_app, widget
+from app_helpers import metric, metric_count, open_page, widget
 from data.engine import make_engine
 
 PAGE = "pages/customers.py"
@@ -12,21 +12,11 @@ pytestmark = pytest.mark.usefixtures("app_cache")  # the CLV segments are cached
 
 
 def _open(user="manager"):
-    at = signed_in_app(user)
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _metric(at, label_part):
-    for m in at.metric:
-        if label_part in m.label:
-            return m
-    raise AssertionError(f"no metric labelled {label_part!r}: {[m.label for m in at.metric]}")
+    return open_page(PAGE, user)
 
 
 def _count(at, label_part="客户数"):
-    return int(_metric(at, label_part).value.replace(",", ""))
+    return metric_count(at, label_part)
 
 
 def _table(at, column):
@@ -50,7 +40,7 @@ def test_page_shows_value_segments_and_masked_customers(app_env):
     labels = " ".join(m.label for m in at.metric)
     for part in ("客户数", "CLV合计", "CLV中位数", "CLV为负占比", "客群数"):
         assert part in labels
-    k = int(_metric(at, "客群数").value.split("=")[1])
+    k = int(metric(at, "客群数").value.split("=")[1])
     profiles = _table(at, "建议措施")
     assert len(profiles) == k and 3 <= k <= 8
     assert profiles["客户数"].sum() == _count(at) == _book_customers(app_env)

@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from app_helpers import signed_in_app, widget
+from app_helpers import metric, open_page, widget
 from analytics.delinquency import DEFINITIONS
 from components.charts_delinquency import DELINQUENCY_TABS, roll_label, tab_label
 from data import delinquency as dd
@@ -27,10 +27,7 @@ PAGE = "pages/delinquency.py"
 
 
 def _page(user: str = "manager"):
-    at = signed_in_app(user)
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE, user)
 
 
 def _open(at, tab: str):
@@ -38,13 +35,6 @@ def _open(at, tab: str):
     at.run()
     assert not at.exception, at.exception
     return at
-
-
-def _metric(at, label_part):
-    for m in at.metric:
-        if label_part in m.label:
-            return m
-    raise AssertionError(f"no metric labelled {label_part!r}: {[m.label for m in at.metric]}")
 
 
 def _count(text: str) -> int:
@@ -89,18 +79,18 @@ def test_rate_matches_the_data_layer_and_switches_change_it(app_env):
     with make_engine(app_env).connect() as conn:
         kpis = monthly_kpis(conn, Scope.all(), Filters())
     last = kpis.iloc[-1]
-    rate = _metric(at, "30+ DPD")
+    rate = metric(at, "30+ DPD")
     assert rate.value == f"{last['overdue_rate_30_balance']:.2%}"
-    assert _count(_metric(at, "逾期超过30天笔数").value) == last["loans_dpd_gt_30"]
+    assert _count(metric(at, "逾期超过30天笔数").value) == last["loans_dpd_gt_30"]
 
     widget(at.button_group, "dq_threshold").set_value(90).run()
-    assert _metric(at, "90+ DPD").value == f"{last['overdue_rate_90_balance']:.2%}"
+    assert metric(at, "90+ DPD").value == f"{last['overdue_rate_90_balance']:.2%}"
     assert last["overdue_rate_90_balance"] != last["overdue_rate_30_balance"]
 
     widget(at.button_group, "dq_measure").set_value("count").run()
-    assert _metric(at, "90+ DPD").value == f"{last['overdue_rate_90_count']:.2%}"
+    assert metric(at, "90+ DPD").value == f"{last['overdue_rate_90_count']:.2%}"
     assert last["overdue_rate_90_count"] != last["overdue_rate_90_balance"]
-    assert "按笔数" in _metric(at, "90+ DPD").label
+    assert "按笔数" in metric(at, "90+ DPD").label
 
 
 def test_cohort_picker_changes_the_vintage_chart(app_env):
@@ -119,9 +109,9 @@ def test_cohort_picker_changes_the_vintage_chart(app_env):
 
 def test_filters_narrow_the_figures(app_env):
     at = _page()
-    n_all = _count(_metric(at, "逾期超过30天笔数").value)
+    n_all = _count(metric(at, "逾期超过30天笔数").value)
     widget(at.multiselect, "product").set_value(["credit_card"]).run()
-    n_card = _count(_metric(at, "逾期超过30天笔数").value)
+    n_card = _count(metric(at, "逾期超过30天笔数").value)
     assert 0 < n_card < n_all
     # the drill-down follows the filters too
     month = at.session_state["as_of"]
@@ -137,7 +127,7 @@ def test_drill_downs_list_the_loans_behind_a_cell(app_env):
     month = at.session_state["as_of"]
     at.session_state["dq_cell_trend"] = (f"{month}-01",)
     at.run()
-    n_over = _count(_metric(at, "逾期超过30天笔数").value)
+    n_over = _count(metric(at, "逾期超过30天笔数").value)
     assert f"共 {n_over:,} 笔" in [c.value for c in at.caption]
     assert {"dq_trend_loans-csv", "dq_trend_loans-xlsx"} <= {b.key for b in at.get("download_button")}
 

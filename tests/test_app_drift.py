@@ -7,15 +7,13 @@ figures, and a regional head sees only Guangdong.
 
 import pytest
 
-from app_helpers import signed_in_app, widget
+from app_helpers import metric, metric_count, open_page, widget
 
 TABS = {"psi": "分布与 PSI", "migration": "评分段迁移", "disc": "区分能力 KS/AUC", "drops": "评分降幅最大"}
 
 
 def _open(username: str = "manager", tab: str = "psi"):
-    at = signed_in_app(username)
-    at.switch_page("pages/drift.py").run()
-    assert not at.exception, at.exception
+    at = open_page("pages/drift.py", username)
     if tab != "psi":
         at.session_state["drift_tab"] = TABS[tab]
         at.run()
@@ -23,15 +21,8 @@ def _open(username: str = "manager", tab: str = "psi"):
     return at
 
 
-def _metric(at, label_part: str):
-    for m in at.metric:
-        if label_part in m.label:
-            return m
-    raise AssertionError(f"no metric labelled {label_part!r}: {[m.label for m in at.metric]}")
-
-
 def _count(at, label_part: str) -> int:
-    return int(_metric(at, label_part).value.replace(",", ""))
+    return metric_count(at, label_part)
 
 
 def _table(at, column: str):
@@ -46,14 +37,14 @@ def test_psi_tab_renders_and_the_baseline_changes_the_psi(app_env):
     at = _open()
     assert at.title[0].value.startswith("评分迁移")
     assert len(at.get("plotly_chart")) == 2  # distribution and PSI trend
-    psi_first = _metric(at, "PSI（对基准月）").value
+    psi_first = metric(at, "PSI（对基准月）").value
     assert float(psi_first) >= 0
     baseline = widget(at.selectbox, "drift_baseline")
     assert len(baseline.options) == 24
     baseline.select_index(len(baseline.options) - 1).run()  # the latest month, the comparison month
     assert not at.exception, at.exception
     # the comparison month (the latest) is now its own baseline: PSI 0
-    assert float(_metric(at, "PSI（对基准月）").value) == 0.0
+    assert float(metric(at, "PSI（对基准月）").value) == 0.0
     assert float(psi_first) > 0.0
 
 
@@ -81,15 +72,15 @@ def test_filters_narrow_and_the_regional_head_sees_guangdong_only(app_env):
 def test_migration_tab_and_its_window(app_env):
     at = _open(tab="migration")
     assert len(at.get("plotly_chart")) == 1
-    down3 = _metric(at, "下迁").value
+    down3 = metric(at, "下迁").value
     widget(at.button_group, "drift_mig_gap").set_value(12).run()
     assert not at.exception, at.exception
-    assert _metric(at, "下迁").value != down3
+    assert metric(at, "下迁").value != down3
 
 
 def test_discrimination_tab_and_partial_windows(app_env):
     at = _open(tab="disc")
-    ks = _metric(at, "KS").value
+    ks = metric(at, "KS").value
     assert 0 < float(ks) <= 1
     widget(at.toggle, "drift_partial").set_value(True).run()
     assert not at.exception, at.exception

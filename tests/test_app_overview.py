@@ -16,14 +16,7 @@ from data import overview as ov
 from data.engine import make_engine
 from data.read import Filters, Scope
 from data.reports import monthly_kpis
-from app_helpers import app_test, signed_in_app, widget
-
-
-def _metric(at, label_part):
-    for m in at.metric:
-        if label_part in m.label:
-            return m
-    raise AssertionError(f"no metric labelled {label_part!r}: {[m.label for m in at.metric]}")
+from app_helpers import app_test, metric, signed_in_app, widget
 
 
 def test_login_rejects_a_wrong_password(app_env):
@@ -42,23 +35,23 @@ def test_overview_shows_headline_kpis(app_env):
     labels = " ".join(m.label for m in at.metric)
     for part in ("贷款余额", "贷款笔数", "30+", "90+", "不良贷款率"):
         assert part in labels
-    assert _metric(at, "贷款笔数").value.replace(",", "").isdigit()
+    assert metric(at, "贷款笔数").value.replace(",", "").isdigit()
 
 
 def test_regional_head_sees_less_than_manager(app_env):
     boss = signed_in_app("manager")
     head = signed_in_app("guangdong")
-    n_all = int(_metric(boss, "贷款笔数").value.replace(",", ""))
-    n_gd = int(_metric(head, "贷款笔数").value.replace(",", ""))
+    n_all = int(metric(boss, "贷款笔数").value.replace(",", ""))
+    n_gd = int(metric(head, "贷款笔数").value.replace(",", ""))
     assert 0 < n_gd < n_all
     assert widget(head.multiselect, "region").options == ["广东 Guangdong"]
 
 
 def test_filters_narrow_and_language_switch(app_env):
     at = signed_in_app("manager")
-    n_all = int(_metric(at, "贷款笔数").value.replace(",", ""))
+    n_all = int(metric(at, "贷款笔数").value.replace(",", ""))
     widget(at.multiselect, "product").set_value(["mortgage"]).run()
-    n_mortgage = int(_metric(at, "贷款笔数").value.replace(",", ""))
+    n_mortgage = int(metric(at, "贷款笔数").value.replace(",", ""))
     assert 0 < n_mortgage < n_all
     widget(at.button_group, "lang").set_value("en").run()
     assert any("Loans" == m.label.split(" ")[0] for m in at.metric)
@@ -100,17 +93,17 @@ def test_cards_match_the_data_layer_and_link_to_their_pages(app_env):
     at = signed_in_app("manager")
     kpis = _kpis(app_env)
     last, prev = kpis.iloc[-1], kpis.iloc[-2]
-    assert _metric(at, "1+ 逾期率").value == f"{last['overdue_rate_1_balance']:.2%}"
-    assert _metric(at, "30+ 逾期率").value == f"{last['overdue_rate_30_balance']:.2%}"
-    assert _metric(at, "不良贷款率").value == f"{last['npl_ratio']:.2%}"
-    assert _metric(at, "拨备覆盖率").value == f"{last['provision_coverage']:.1%}"
-    assert _metric(at, "贷款笔数").delta == f"{int(last['loans'] - prev['loans']):+,}"
+    assert metric(at, "1+ 逾期率").value == f"{last['overdue_rate_1_balance']:.2%}"
+    assert metric(at, "30+ 逾期率").value == f"{last['overdue_rate_30_balance']:.2%}"
+    assert metric(at, "不良贷款率").value == f"{last['npl_ratio']:.2%}"
+    assert metric(at, "拨备覆盖率").value == f"{last['provision_coverage']:.1%}"
+    assert metric(at, "贷款笔数").delta == f"{int(last['loans'] - prev['loans']):+,}"
     npl_delta = (last["npl_ratio"] - prev["npl_ratio"]) * 100
-    assert _metric(at, "不良贷款率").delta == f"{npl_delta:+.2f} pp"
+    assert metric(at, "不良贷款率").delta == f"{npl_delta:+.2f} pp"
     labels = " ".join(m.label for m in at.metric)
     for part in ("贷款损失准备", "高风险预警"):
         assert part in labels
-    assert _metric(at, "高风险预警").value == "—"  # no month evaluated yet
+    assert metric(at, "高风险预警").value == "—"  # no month evaluated yet
     # the coverage card is read against its minimum; every card links to a page
     captions = " ".join(c.value for c in at.caption)
     assert "≥ 150%" in captions and "≥ 2.5%" in captions
@@ -152,7 +145,7 @@ def test_regional_head_movers_are_guangdong_only(app_env):
     at = signed_in_app("guangdong")
     region = at.dataframe[0].value
     assert list(region["name"]) == ["广东"]
-    n_gd = int(_metric(at, "贷款笔数").value.replace(",", ""))
+    n_gd = int(metric(at, "贷款笔数").value.replace(",", ""))
     kpis = _kpis(app_env, Scope.of(["440000"]))
     assert n_gd == kpis["loans"].iloc[-1]
 
@@ -169,7 +162,7 @@ def test_high_alerts_card_after_the_month_is_evaluated(app_env):
     at = signed_in_app("manager")
     n = expected.set_index("as_of")["high_alerts"].get(month)
     assert n is not None
-    assert _metric(at, "高风险预警").value == f"{int(n):,}"
+    assert metric(at, "高风险预警").value == f"{int(n):,}"
 
 
 # --- the reads behind it (data.overview) ------------------------------------------------

@@ -11,16 +11,13 @@ import math
 
 import pytest
 
-from app_helpers import signed_in_app, widget
+from app_helpers import open_page, widget
 
 PANEL_TABS = {"trend": "走势", "products": "产品结构", "branches": "网点", "loans": "风险最高贷款"}
 
 
 def _open(username: str = "manager"):
-    at = signed_in_app(username)
-    at.switch_page("pages/regional.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("pages/regional.py", username)
 
 
 def _table(at, column: str):

@@ -14,7 +14,7 @@ from components.formatting import fmt_money
 from data.credit import stress_book
 from data.engine import make_engine
 from data.read import Filters, Scope, stored_months
-from app_helpers import signed_in_app, widget
+from app_helpers import metric, open_page, widget
 
 PAGE = "pages/stress.py"
 COMPARE_TAB = "情景对比 Compare"
@@ -29,22 +29,12 @@ def _expected(url, scenario, scope=Scope.all(), **filters):
 
 
 def _stress_page(username):
-    at = signed_in_app(username)
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _metric(at, label_part):
-    for m in at.metric:
-        if label_part in m.label:
-            return m
-    raise AssertionError(f"no metric labelled {label_part!r}: {[m.label for m in at.metric]}")
+    return open_page(PAGE, username)
 
 
 def _loans(at):
     """Loans in the book under test, from the balance card (``12,345 笔``)."""
-    return int(_metric(at, "贷款余额").delta.split(" ")[0].replace(",", ""))
+    return int(metric(at, "贷款余额").delta.split(" ")[0].replace(",", ""))
 
 
 def _open_view(at, view):
@@ -72,10 +62,10 @@ def test_renders_the_baseline_with_the_data_layers_numbers(app_env):
     for part in ("压力预期损失", "压力违约概率", "压力后不良贷款率", "拨备缺口", "损失后资本充足率", "系统性因子 z"):
         assert part in labels
     assert [s.value for s in at.slider] == [0.0, 0.0, 0.0, 0.0]
-    assert _metric(at, "系统性因子 z").value == "+0.00"
+    assert metric(at, "系统性因子 z").value == "+0.00"
     base = _expected(app_env, Scenario())
-    assert _metric(at, "压力预期损失").value == fmt_money(base["el_stressed"], "CNY", "zh")
-    assert _metric(at, "压力预期损失").delta == "±0"  # the baseline scenario against itself
+    assert metric(at, "压力预期损失").value == fmt_money(base["el_stressed"], "CNY", "zh")
+    assert metric(at, "压力预期损失").delta == "±0"  # the baseline scenario against itself
     assert _loans(at) == base["loans"]
     assert not [d for d in at.dataframe if d.value.columns[0] == "地区"]  # closed tabs are not drawn
     for view, head in (("region", "地区"), ("product", "产品"), ("segment", "客群")):
@@ -88,15 +78,15 @@ def test_renders_the_baseline_with_the_data_layers_numbers(app_env):
 
 def test_a_slider_move_changes_the_stressed_loss(app_env):
     at = _stress_page("risk")
-    before = _metric(at, "压力预期损失").value
+    before = metric(at, "压力预期损失").value
     widget(at.slider, "stress_unemployment").set_value(4.0).run()
     assert not at.exception, at.exception
-    after = _metric(at, "压力预期损失")
+    after = metric(at, "压力预期损失")
     expected = _expected(app_env, Scenario(unemployment=0.04))
     assert after.value != before
     assert after.value == fmt_money(expected["el_stressed"], "CNY", "zh")
     assert after.delta.startswith("+")
-    assert _metric(at, "系统性因子 z").value == "+0.70"  # 17.5 × 0.04
+    assert metric(at, "系统性因子 z").value == "+0.70"  # 17.5 × 0.04
 
 
 def test_a_preset_sets_the_sliders_and_the_values(app_env):
@@ -106,16 +96,16 @@ def test_a_preset_sets_the_sliders_and_the_values(app_env):
     assert {s.key: s.value for s in at.slider} == {
         "stress_gdp_growth": -3.0, "stress_unemployment": 2.0, "stress_house_prices": -15.0, "stress_interest_rate": 1.0,
     }
-    assert _metric(at, "系统性因子 z").value == "+1.00"
+    assert metric(at, "系统性因子 z").value == "+1.00"
     expected = _expected(app_env, ADVERSE)
-    assert _metric(at, "压力预期损失").value == fmt_money(expected["el_stressed"], "CNY", "zh")
-    assert _metric(at, "压力后不良贷款率").value == f"{expected['npl_ratio_after']:.2%}"
-    assert _metric(at, "损失后资本充足率").value == f"{expected['capital_ratio_after']:.2%}"
+    assert metric(at, "压力预期损失").value == fmt_money(expected["el_stressed"], "CNY", "zh")
+    assert metric(at, "压力后不良贷款率").value == f"{expected['npl_ratio_after']:.2%}"
+    assert metric(at, "损失后资本充足率").value == f"{expected['capital_ratio_after']:.2%}"
     # switching the language keeps the scenario (its option text is the same in both languages)
     widget(at.button_group, "lang").set_value("en").run()
     assert not at.exception, at.exception
     assert widget(at.selectbox, "stress_preset").value == "preset:adverse"
-    assert _metric(at, "Stressed EL").value == fmt_money(expected["el_stressed"], "CNY", "en")
+    assert metric(at, "Stressed EL").value == fmt_money(expected["el_stressed"], "CNY", "en")
 
 
 def test_risk_saves_a_scenario_and_compare_shows_it(app_env):
@@ -202,8 +192,8 @@ def test_pd_model_validation_opens_with_the_method_notes(app_env):
     at.session_state["stress_model"] = True
     at.run()
     assert not at.exception, at.exception
-    assert re.fullmatch(r"0\.\d{3}", _metric(at, "AUC").value)
-    assert _metric(at, "KS")
+    assert re.fullmatch(r"0\.\d{3}", metric(at, "AUC").value)
+    assert metric(at, "KS")
     notes = " ".join(m.value for m in at.markdown)
     assert "Vasicek" in notes and "Φ⁻¹(PD)" in notes and "40 %" in notes
 
