@@ -55,6 +55,7 @@ from analytics.early_warning import (
     rules_from_config,
 )
 from data.classification import floor_rank_expr, reported_rank_expr
+from data.kept_reads import kept_frame
 from data.read import Filters, Scope, book_conditions, month_end, read_frame, scope_condition, stored_months
 from data.result_cache import Bundle, ResultCache
 from data.schema import Alert, Inspection, Loan, Performance
@@ -475,21 +476,18 @@ def backtest(
         "months": [None if d is None else month_end(d).isoformat() for d in (filters.start, filters.end)],
         "filters": [sorted(filters.regions), sorted(filters.products), sorted(filters.segments)],
     }
-    store, key = _BACKTEST_CACHE.key(conn, parts)
-    hit = _BACKTEST_CACHE.get(key)
-    if hit is not None:
-        return hit
+    return kept_frame(_BACKTEST_CACHE, conn, parts, lambda: _scope_backtest(conn, scope, filters, rules))
+
+
+def _scope_backtest(conn: sa.Connection, scope: Scope, filters: Filters, rules: RuleSet) -> pd.DataFrame:
+    """The scope's table from the whole book's counts, or live when its months differ."""
     months = backtest_months(conn, scope, filters)
     if not months:
-        out = _no_backtest(rules)
-    else:
-        book = backtest_months(conn, Scope.all(), Filters(start=filters.start, end=filters.end))
-        if (months[0], months[-1]) == (book[0], book[-1]):
-            out = _from_book(_book_bundle(conn, rules, months[0], months[-1]), scope, filters, rules, months)
-        else:
-            out = _backtest(conn, scope, filters, rules)
-    _BACKTEST_CACHE.put(store, key, out)
-    return out
+        return _no_backtest(rules)
+    book = backtest_months(conn, Scope.all(), Filters(start=filters.start, end=filters.end))
+    if (months[0], months[-1]) == (book[0], book[-1]):
+        return _from_book(_book_bundle(conn, rules, months[0], months[-1]), scope, filters, rules, months)
+    return _backtest(conn, scope, filters, rules)
 
 
 def _no_backtest(rules: RuleSet) -> pd.DataFrame:
