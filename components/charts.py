@@ -13,7 +13,7 @@ import plotly.io as pio
 import streamlit as st
 
 __all__ = [
-    "RISK_SEQUENCE", "CATEGORY_COLOURS", "CLASS_COLOURS", "style", "show_chart", "PLOTLY_CONFIG", "tr",
+    "RISK_SEQUENCE", "CATEGORY_COLOURS", "CLASS_COLOURS", "style", "show_chart", "PLOTLY_CONFIG", "label", "tr",
     "number_columns",
 ]
 
@@ -58,9 +58,14 @@ def show_chart(fig: go.Figure, key: str, **kwargs) -> object:
     return st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, width="stretch", **kwargs)
 
 
-def tr(lang: str, en: str, zh: str) -> str:
+def label(en: str, zh: str, lang: str) -> str:
     """The label in the page's language: ``en`` when ``lang`` is ``"en"``, else ``zh``."""
     return en if lang == "en" else zh
+
+
+def tr(lang: str, en: str, zh: str) -> str:
+    """:func:`label` with the language first (the early-warning and customer charts' order)."""
+    return label(en, zh, lang)
 
 
 def number_columns(lang: str, columns: Mapping[str, tuple[str, ...]]) -> dict:

@@ -9,13 +9,9 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from components.charts import CATEGORY_COLOURS, RISK_SEQUENCE, style
+from components.charts import CATEGORY_COLOURS, RISK_SEQUENCE, style, tr as _tr
 
 __all__ = ["missing_figure", "monthly_rows_figure"]
-
-
-def _tr(lang: str, en: str, zh: str) -> str:
-    return en if lang == "en" else zh
 
 
 def missing_figure(missing: pd.DataFrame, table: str, lang: str = "zh") -> go.Figure:

@@ -25,7 +25,7 @@ import plotly.graph_objects as go
 from analytics.classification import CLASS_NAMES_ZH, CLASSES, NPL_CLASSES
 from analytics.delinquency import DPD_BUCKETS, FORWARD_ROLLS, ROLL_STATES
 from analytics.kpi import safe_ratio
-from components.charts import CATEGORY_COLOURS, CLASS_COLOURS, style
+from components.charts import CATEGORY_COLOURS, CLASS_COLOURS, label, style
 
 __all__ = [
     "BUCKET_COLOURS",
@@ -104,11 +104,6 @@ _CLASS_EN = {
     "doubtful": "Doubtful",
     "loss": "Loss",
 }
-
-
-def label(en: str, zh: str, lang: str) -> str:
-    """``en`` or ``zh`` by ``lang``."""
-    return en if lang == "en" else zh
 
 
 def tab_label(tab: str, lang: str) -> str:

@@ -19,8 +19,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analytics.drift import EXIT_STATES
-from components.charts import CATEGORY_COLOURS, style
-from components.regional_panel import PRODUCT_LABELS, label, money_columns, money_unit
+from components.charts import CATEGORY_COLOURS, label, style
+from components.regional_panel import PRODUCT_LABELS, money_columns, money_unit
 
 __all__ = [
     "BAND_LABELS",

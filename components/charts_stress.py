@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 from scipy.special import ndtr
 
 from analytics.stress import OUTPUTS, PRESETS, Scenario, StressConfig, scenario_z
-from components.charts import CATEGORY_COLOURS, style
+from components.charts import CATEGORY_COLOURS, label, style
 from components.formatting import fmt_count, fmt_money, fmt_rate
 
 __all__ = [
@@ -55,11 +55,6 @@ __all__ = [
     "compare_figure",
     "methodology_markdown",
 ]
-
-
-def label(en: str, zh: str, lang: str) -> str:
-    """``en`` or ``zh`` by ``lang``."""
-    return en if lang == "en" else zh
 
 
 # --- sliders --------------------------------------------------------------------------------

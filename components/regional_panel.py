@@ -22,7 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analytics.regional import risk_rank
-from components.charts import CATEGORY_COLOURS, style
+from components.charts import CATEGORY_COLOURS, label, style
 from components.formatting import CURRENCY_SYMBOL, fmt_count, fmt_money, fmt_rate
 from components.i18n import DIMENSION_LABELS
 from components.maps import BALANCE_COLOURS, DIVERGING_COLOURS, RISK_COLOURS
@@ -54,11 +54,6 @@ __all__ = [
     "CLASS_LABELS",
     "PRODUCT_LABELS",
 ]
-
-
-def label(en: str, zh: str, lang: str) -> str:
-    """``en`` or ``zh`` by ``lang``."""
-    return en if lang == "en" else zh
 
 
 def _missing(v: object) -> bool:
