@@ -239,20 +239,41 @@ def loan_lgd(frame: pd.DataFrame, params: ClvParams = DEFAULT_CLV_PARAMS) -> pd.
     return pd.Series(values, index=frame.index, name="lgd")
 
 
+_SERIES_AN = 0.01
+"""Below this |a|·n (x = e^−a), the sums below use their power series in a: the closed forms
+divide by (1 − x) or (1 − x)² and lose digits there (a monthly PD of 5e-9 over 247 months
+was off by 8e-7 relative)."""
+
+
+def _power_sums(n: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Σ_{k=0}^{n−1} k^p for p = 1..4 (floats)."""
+    m = n.astype(float) - 1.0
+    s1 = m * (m + 1.0) / 2.0
+    s2 = m * (m + 1.0) * (2.0 * m + 1.0) / 6.0
+    s4 = m * (m + 1.0) * (2.0 * m + 1.0) * (3.0 * m * m + 3.0 * m - 1.0) / 30.0
+    return s1, s2, s1 * s1, s4
+
+
 def _geometric(x: np.ndarray, n: np.ndarray) -> np.ndarray:
     """G(x, n) = Σ_{k=0}^{n−1} x^k, x ≥ 0, n ≥ 1 (n where x = 1)."""
+    nf = n.astype(float)
+    s1, s2, s3, _ = _power_sums(n)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        xn = np.power(x, n)
-        g = (1.0 - xn) / (1.0 - x)
-    return np.where(np.abs(1.0 - x) < 1e-12, n.astype(float), g)
+        a = -np.log(x)
+        g = (1.0 - np.power(x, n)) / (1.0 - x)
+        series = nf - a * s1 + a * a / 2.0 * s2 - a ** 3 / 6.0 * s3  # Σ e^(−ak), to a³
+        return np.where(np.abs(a) * nf < _SERIES_AN, series, g)
 
 
 def _arith_geometric(x: np.ndarray, n: np.ndarray) -> np.ndarray:
     """H(x, n) = Σ_{k=0}^{n−1} k · x^k, x ≥ 0, n ≥ 1 (n(n−1)/2 where x = 1)."""
     nf = n.astype(float)
+    s1, s2, s3, s4 = _power_sums(n)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        a = -np.log(x)
         h = x * (1.0 - nf * np.power(x, nf - 1.0) + (nf - 1.0) * np.power(x, nf)) / (1.0 - x) ** 2
-    return np.where(np.abs(1.0 - x) < 1e-6, nf * (nf - 1.0) / 2.0, h)
+        series = s1 - a * s2 + a * a / 2.0 * s3 - a ** 3 / 6.0 * s4  # Σ k e^(−ak), to a³
+        return np.where(np.abs(a) * nf < _SERIES_AN, series, h)
 
 
 def _terms(frame: pd.DataFrame, params: ClvParams) -> tuple[np.ndarray, np.ndarray]:

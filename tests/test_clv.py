@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import silhouette_score
 
@@ -149,6 +149,7 @@ def test_missing_column_and_empty_input():
     ),
     st.sampled_from([0.0, 0.08, 0.3]),
 )
+@example(rows=[(4.0, 0.0, 247, 5.960464477539063e-08, 0.0, False)], annual=0.0)  # PD_m 5e-9: near x = 1
 def test_closed_form_matches_the_month_by_month_sum(rows, annual):
     loans = _loans([dict(loan_id=f"L{i}", balance=b, interest_rate=r, remaining_months=t, pd_12m=p, lgd=g,
                          product="credit_card" if rev else "mortgage")
